@@ -1,0 +1,290 @@
+"""One settings model for every layer, composed of per-layer sections.
+
+Precedence (highest first): keyword arguments, environment (``GW_`` prefix, ``__`` between
+section and field, e.g. ``GW_BACKEND__MODE=server``), the settings file (TOML or YAML, path from
+``GW_CONFIG_FILE``), defaults. Contradictory settings are refused with a message that says what
+to change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+from core.acl import normalize_acl
+from core.errors import ConfigurationError
+
+PACKAGED_MINILM = "all-MiniLM-L6-v2"
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "groundwork"
+_SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+
+
+class BackendMode(StrEnum):
+    EMBEDDED = "embedded"
+    SERVER = "server"
+
+
+class BackendSettings(BaseModel):
+    """Where vectors and keywords live: embedded engines on disk, or servers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: BackendMode = BackendMode.EMBEDDED
+    data_dir: Path = Field(Path("var"), description="embedded engines, pointer files, app state")
+    index_name: str = Field("groundwork", pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    qdrant_url: str | None = Field(None, description="http(s)://host:6333, or ':memory:' for tests")
+    qdrant_api_key: str | None = None
+    opensearch_url: str | None = None
+    opensearch_user: str | None = None
+    opensearch_password: str | None = None
+    opensearch_verify_certs: bool = True
+    timeout_s: float = Field(5.0, gt=0, le=120)
+    keep_generations: int = Field(2, ge=1, description="live + this many older ones for rollback")
+
+    @model_validator(mode="after")
+    def _server_needs_urls(self) -> BackendSettings:
+        if self.mode is BackendMode.SERVER:
+            missing = [
+                f"GW_BACKEND__{name.upper()}"
+                for name in ("qdrant_url", "opensearch_url")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(
+                    "backend.mode is 'server' but " + " and ".join(missing)
+                    + " is not set: set it, or use GW_BACKEND__MODE=embedded"
+                )
+        if (self.opensearch_user is None) != (self.opensearch_password is None):
+            raise ValueError(
+                "set both GW_BACKEND__OPENSEARCH_USER and GW_BACKEND__OPENSEARCH_PASSWORD, or neither"
+            )
+        return self
+
+
+class EmbeddingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        PACKAGED_MINILM,
+        description="'all-MiniLM-L6-v2' (packaged, offline), a local path, or a hub name",
+    )
+    device: str = "cpu"
+    batch_size: int = Field(64, ge=1, le=4096)
+    cache_dir: Path = Field(DEFAULT_CACHE / "embeddings", description="model id + text hash cache")
+    allow_download: bool = Field(False, description="let sentence-transformers fetch from a hub")
+
+
+class FusionMethod(StrEnum):
+    RRF = "rrf"
+    WEIGHTED = "weighted"
+
+
+class RetrievalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(10, ge=1, le=100)
+    candidates: int = Field(100, ge=1, le=1000, description="BM25 and dense depth before fusion")
+    fusion: FusionMethod = FusionMethod.WEIGHTED
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="weighted fusion; BM25 gets 1-w")
+    reranker: str = Field("none", description="'none', 'maxsim', or a CrossEncoder path/name")
+    rerank_depth: int = Field(50, ge=1, le=1000)
+    per_document_cap: int = Field(3, ge=1)
+    recency_half_life_days: float | None = Field(None, gt=0, description="None disables the boost")
+    min_evidence_score: float = Field(0.35, description="below this the agent refuses")
+
+    @model_validator(mode="after")
+    def _depths(self) -> RetrievalSettings:
+        if self.top_k > self.candidates:
+            raise ValueError(
+                f"retrieval.top_k ({self.top_k}) exceeds retrieval.candidates ({self.candidates}): "
+                "raise GW_RETRIEVAL__CANDIDATES or lower GW_RETRIEVAL__TOP_K"
+            )
+        return self
+
+
+class ChunkingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(256, ge=16, description="bounded by the embedding model's max length")
+    overlap_tokens: int = Field(32, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap(self) -> ChunkingSettings:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError(
+                f"chunking.overlap_tokens ({self.overlap_tokens}) must be smaller than "
+                f"chunking.max_tokens ({self.max_tokens})"
+            )
+        return self
+
+
+class _SourceBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    max_age: timedelta = Field(timedelta(days=365), description="older documents are stale")
+    schedule: str = Field("0 3 * * *", description="cron for re-indexing")
+    default_acl: tuple[str, ...] = Field((), description="used when nothing more specific is set")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _SOURCE_ID.match(v):
+            raise ValueError(f"source id {v!r}: use lowercase letters, digits, '_' or '-'")
+        return v
+
+    @field_validator("default_acl", mode="before")
+    @classmethod
+    def _acl(cls, v: Any) -> tuple[str, ...]:
+        return normalize_acl(v or ())
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError(f"schedule {v!r} is not a 5-field cron expression")
+        return v
+
+
+class FolderSource(_SourceBase):
+    kind: Literal["folder"] = "folder"
+    path: Path
+    include: tuple[str, ...] = ("**/*.md", "**/*.html", "**/*.htm", "**/*.txt", "**/*.pdf", "**/*.docx")
+    exclude: tuple[str, ...] = ()
+
+
+class WebSource(_SourceBase):
+    kind: Literal["web"] = "web"
+    urls: tuple[str, ...] = Field(min_length=1)
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for u in v:
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"web source url {u!r} must start with http:// or https://")
+        return v
+
+
+class TicketSource(_SourceBase):
+    kind: Literal["tickets"] = "tickets"
+    path: Path = Field(description="JSONL export: one ticket per line")
+
+
+SourceConfig = Annotated[FolderSource | WebSource | TicketSource, Field(discriminator="kind")]
+
+
+class PipelineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_delete_share: float = Field(0.5, ge=0.0, le=1.0)
+    sources: tuple[SourceConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> PipelineSettings:
+        seen: set[str] = set()
+        for s in self.sources:
+            if s.id in seen:
+                raise ValueError(f"two sources share the id {s.id!r}: source ids must be unique")
+            seen.add(s.id)
+        return self
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    users_file: Path | None = Field(None, description="YAML: api key hashes -> principals")
+    max_question_chars: int = Field(2000, ge=16)
+    max_top_k: int = Field(50, ge=1)
+    rate_limit_per_minute: int = Field(120, ge=1)
+    store_questions: bool = Field(True, description="False keeps only a hash in the audit log")
+    audit_db_url: str | None = Field(None, description="default: sqlite in backend.data_dir")
+
+
+class Settings(BaseSettings):
+    """All of Groundwork's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GW_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    backend: BackendSettings = BackendSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    api: ApiSettings = ApiSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("GW_CONFIG_FILE")
+        if path:
+            file = Path(path)
+            if not file.is_file():
+                raise ConfigurationError(f"GW_CONFIG_FILE points at {file}, which is not a file")
+            if file.suffix == ".toml":
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=file))
+            elif file.suffix in (".yaml", ".yml"):
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=file))
+            else:
+                raise ConfigurationError(
+                    f"GW_CONFIG_FILE {file}: use a .toml, .yaml or .yml file"
+                )
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Settings:
+        if self.retrieval.top_k > self.api.max_top_k:
+            raise ValueError(
+                f"retrieval.top_k ({self.retrieval.top_k}) exceeds api.max_top_k "
+                f"({self.api.max_top_k}): lower one or raise the other"
+            )
+        return self
+
+    def source(self, source_id: str) -> FolderSource | WebSource | TicketSource:
+        for s in self.pipeline.sources:
+            if s.id == source_id:
+                return s
+        known = ", ".join(s.id for s in self.pipeline.sources) or "none configured"
+        raise ConfigurationError(f"unknown source {source_id!r} (known: {known})")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one readable ConfigurationError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {where}: {msg}")
+        raise ConfigurationError("invalid Groundwork settings:\n" + "\n".join(lines)) from None
