@@ -10,7 +10,7 @@ them to HTTP, the CLI to a message and exit code. Messages say what failed and w
     ├── ModelLoadError              an embedding/reranking model that cannot be loaded
     ├── ParseError                  a document that yields no text (file + reason)
     ├── SourceError                 a source that cannot be listed or fetched
-    └── IndexError_                 anything in the index layer (see ``index.errors``)
+    └── IndexLayerError                 anything in the index layer (see ``index.errors``)
         ├── StoreUnavailableError   backend down or timing out
         ├── ModelMismatchError      vectors of another model/dimension than the index holds
         └── GenerationNotFoundError an index generation that does not exist
@@ -47,11 +47,11 @@ class SourceError(GroundworkError):
     """A source that cannot be listed or fetched (missing folder, unreachable URL, bad export)."""
 
 
-class IndexError_(GroundworkError):  # noqa: N801 - trailing underscore avoids the builtin
+class IndexLayerError(GroundworkError):
     """Base of index-layer errors."""
 
 
-class StoreUnavailableError(IndexError_):
+class StoreUnavailableError(IndexLayerError):
     """A backend that is down, refuses connections or times out."""
 
     def __init__(self, backend: str, index: str, detail: str) -> None:
@@ -63,9 +63,9 @@ class StoreUnavailableError(IndexError_):
         self.index = index
 
 
-class ModelMismatchError(IndexError_):
+class ModelMismatchError(IndexLayerError):
     """Vectors whose model or dimension differ from what the index was built with."""
 
 
-class GenerationNotFoundError(IndexError_):
+class GenerationNotFoundError(IndexLayerError):
     """An index generation that does not exist (never built, or garbage-collected)."""

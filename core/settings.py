@@ -64,7 +64,8 @@ class BackendSettings(BaseModel):
             ]
             if missing:
                 raise ValueError(
-                    "backend.mode is 'server' but " + " and ".join(missing)
+                    "backend.mode is 'server' but "
+                    + " and ".join(missing)
                     + " is not set: set it, or use GW_BACKEND__MODE=embedded"
                 )
         if (self.opensearch_user is None) != (self.opensearch_password is None):
@@ -163,7 +164,14 @@ class _SourceBase(BaseModel):
 class FolderSource(_SourceBase):
     kind: Literal["folder"] = "folder"
     path: Path
-    include: tuple[str, ...] = ("**/*.md", "**/*.html", "**/*.htm", "**/*.txt", "**/*.pdf", "**/*.docx")
+    include: tuple[str, ...] = (
+        "**/*.md",
+        "**/*.html",
+        "**/*.htm",
+        "**/*.txt",
+        "**/*.pdf",
+        "**/*.docx",
+    )
     exclude: tuple[str, ...] = ()
 
 
@@ -255,9 +263,7 @@ class Settings(BaseSettings):
             elif file.suffix in (".yaml", ".yml"):
                 sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=file))
             else:
-                raise ConfigurationError(
-                    f"GW_CONFIG_FILE {file}: use a .toml, .yaml or .yml file"
-                )
+                raise ConfigurationError(f"GW_CONFIG_FILE {file}: use a .toml, .yaml or .yml file")
         return tuple(sources)
 
     @model_validator(mode="after")

@@ -55,7 +55,7 @@ class SearchFilter(BaseModel):
 
     @classmethod
     def for_principal(cls, principal: Principal, **narrowing: object) -> SearchFilter:
-        return cls(acl=AclFilter.for_principal(principal), **narrowing)  # type: ignore[arg-type]
+        return cls(acl=AclFilter.for_principal(principal), **narrowing)
 
 
 class Hit(BaseModel):
@@ -82,6 +82,7 @@ class VectorStore(Protocol):
         """Rewrite the ACL (and optionally updated_at) of a document's chunks in place; returns
         the number of chunks touched. Never re-embeds."""
         ...
+
     def search(self, vector: Sequence[float], flt: SearchFilter, limit: int) -> list[Hit]: ...
     def count(self) -> int: ...
     def chunk_ids(self, *, document_id: str | None = None, source_id: str | None = None) -> set[str]: ...
@@ -106,7 +107,9 @@ class KeywordStore(Protocol):
 def require_filter(flt: object) -> SearchFilter:
     """Refuse a search without a SearchFilter (a runtime guard for untyped callers)."""
     if not isinstance(flt, SearchFilter):
-        raise TypeError("search requires a SearchFilter built from a Principal; there is no unfiltered search")
+        raise TypeError(
+            "search requires a SearchFilter built from a Principal; there is no unfiltered search"
+        )
     return flt
 
 
@@ -116,3 +119,43 @@ def enforce_acl(hits: list[Hit], flt: SearchFilter) -> list[Hit]:
     if len(kept) == len(hits):
         return hits
     return [h.model_copy(update={"rank": i}) for i, h in enumerate(kept, start=1)]
+
+
+class GenerationInfo(BaseModel):
+    """Build metadata of one index generation (blue-green)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    created_at: datetime
+    promoted_at: datetime | None = None
+    embedding_model: str
+    dimension: int = Field(gt=0)
+    chunk_count: int = Field(0, ge=0)
+    live: bool = False
+    notes: dict[str, str] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class GenerationCatalog(Protocol):
+    """Creates, promotes, rolls back, lists and garbage-collects index generations.
+
+    Promotion is atomic per engine (Qdrant/OpenSearch alias swap, or an atomically replaced
+    pointer file for the embedded engines); readers follow the live generation without restart.
+    """
+
+    def create(self, embedding_model: str, dimension: int) -> GenerationInfo: ...
+    def promote(self, generation_id: str) -> GenerationInfo: ...
+    def rollback(self) -> GenerationInfo:
+        """Make the previously live generation live again."""
+        ...
+
+    def live(self) -> GenerationInfo | None: ...
+    def generations(self) -> list[GenerationInfo]:
+        """All generations, newest first."""
+        ...
+
+    def drop(self, generation_id: str) -> None: ...
+    def gc(self, keep: int) -> list[str]:
+        """Drop all but the live one and the ``keep - 1`` newest others; returns dropped ids."""
+        ...
