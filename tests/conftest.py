@@ -1,0 +1,33 @@
+"""Shared fixtures: real small things (the packaged model, temp engines), never mocks of our classes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from core.embedding import Embedder
+from core.settings import EmbeddingSettings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The packaged all-MiniLM-L6-v2, loaded once per test session, with the shared cache.
+
+    The cache lives outside the clone (``~/.cache/groundwork/embeddings`` unless
+    ``GW_EMBEDDING__CACHE_DIR`` says otherwise), so a corpus is never embedded twice.
+    """
+    cache = os.environ.get("GW_EMBEDDING__CACHE_DIR")
+    settings = EmbeddingSettings(cache_dir=Path(cache)) if cache else EmbeddingSettings()
+    return Embedder(settings)
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"shared datasets not found at {SHARED_DATASETS}")
+    return SHARED_DATASETS
