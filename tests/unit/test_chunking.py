@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from core.embedding import Embedder
@@ -47,9 +49,10 @@ def test_chunks_respect_sections_and_overlap(chunker: Chunker) -> None:
     text, blocks = _doc()
     plans = chunker.plan(text, blocks)
     charging = [p for p in plans if p.section_path == ("Charging",)]
-    assert charging and all(p.end <= blocks[2].start for p in charging)
+    assert charging
+    assert all(p.end <= blocks[2].start for p in charging)
     assert text[charging[0].start :].startswith("Charging")  # heading stays with its body
-    assert any(b.start < a.end for a, b in zip(charging, charging[1:], strict=False))  # overlap
+    assert any(b.start < a.end for a, b in itertools.pairwise(charging))  # overlap
 
 
 def test_plan_is_deterministic_and_handles_plain_text(chunker: Chunker) -> None:
