@@ -31,3 +31,19 @@ def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
         pytest.skip(f"shared datasets not found at {SHARED_DATASETS}")
     return SHARED_DATASETS
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    """URL of a real OpenSearch node (never an emulator), from ``GW_TEST_OPENSEARCH_URL``.
+
+    ``.ci/run`` starts one and sets the variable; by hand, ``make opensearch-start`` starts one
+    and ``make test`` sets the variable from it (``scripts/opensearch.sh url``).
+    """
+    url = os.environ.get("GW_TEST_OPENSEARCH_URL", "").strip()
+    if not url:
+        pytest.skip(
+            "no OpenSearch node: set GW_TEST_OPENSEARCH_URL (make opensearch-start, then "
+            "make test picks it up), or run bash .ci/run"
+        )
+    return url.rstrip("/")
