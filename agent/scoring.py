@@ -1,0 +1,186 @@
+"""How well an evidence sentence answers one part of a question, and whether it may be used.
+
+Three signals, all computed from the question and the asker's *own* evidence:
+
+- **support**: retrieval's grounding measure, ``w * cosine + (1 - w) * coverage`` of the
+  question's content words by the sentence (:mod:`retrieval.grounding`); the evidence
+  threshold (``retrieval.min_evidence_score``) is calibrated on it.
+- **key coverage**: the share of the question's content words found in the sentence or its
+  document's title, each word weighted by how rare it is *in the evidence retrieved for this
+  part* (``log((n + 1) / (df + 0.5))``). A word that no retrieved sentence contains ("CEO",
+  "valuation", "deductible") weighs most, so evidence that talks around the question ("base
+  salary" without "CEO") does not count as an answer. Rarity comes from the asker's readable
+  evidence only, never from corpus statistics, so forbidden documents cannot move it.
+- **usable**: not instruction-like (:mod:`agent.text`), not a bare heading or title, and, for
+  questions that ask for a quantity ("how many", "salary", "deadline"), containing a number
+  (in digits or words).
+
+Cosine alone rates any HR sentence close to any HR question; these checks are what make the
+extractive reasoner refuse instead of answering a different question.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.text import answer_sentence, looks_like_instructions
+from core.embedding import Embedder
+from retrieval.grounding import EvidenceSentence, content_terms, coverage
+
+MIN_KEY_COVERAGE = 0.6
+"""A part is answered only by a sentence covering at least this (rarity-weighted) share of it."""
+
+STALE_PENALTY = 0.03
+"""Between two nearly equal sentences, the one from a fresh document ranks first."""
+
+_QUANTITY = re.compile(
+    r"\bhow\s+(many|much|long|old)\b|\bwhat\s+percentage\b|\b(price|cost|salary|salaries|budget|deadline|"
+    r"temperature|amount|rate|fee|fees|allowance|stipend|valuation|revenue|deductible|payload|runtime|"
+    r"percentage|number|limit)\b",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|"
+    r"fifty|hundred|thousand|million|billion|dozen|half|twice|once|single|double|triple)\b",
+    re.IGNORECASE,
+)
+# Words that shape a question but name nothing to look for ("how *many* days do we *get*").
+_SCAFFOLDING_WORDS = (
+    "many much long often time times get gets got getting happen happens happened tell know need needs "
+    "use used make made kind type way thing things like say said mean means exactly currently please "
+    "someone somebody anyone anything something right now also our we my me you your there"
+)
+SCAFFOLDING = content_terms(_SCAFFOLDING_WORDS)  # stemmed like the terms they are compared with
+_MIN_PREFIX = 4
+_TERMINAL = re.compile(r"[.!?;)\]\"”’]\s*$")
+
+
+def expects_number(question: str) -> bool:
+    """Whether the question asks for a quantity, so an answer without a digit is no answer."""
+    return _QUANTITY.search(question) is not None
+
+
+def is_heading(quote: str, title: str) -> bool:
+    """A heading, label or the document's title: text that names a topic but says nothing."""
+    text = answer_sentence(quote)
+    norm = " ".join(text.lower().split())
+    if norm == " ".join(title.lower().split()):
+        return True
+    return not _TERMINAL.search(text) and len(text.split()) < 12 and not _DIGIT.search(text)
+
+
+def may_answer(quote: str, title: str = "") -> bool:
+    """Whether an evidence sentence may be repeated in an answer at all."""
+    text = answer_sentence(quote)
+    if looks_like_instructions(quote) or len(text) > 600 or len(text.split()) < 4:
+        return False
+    return not is_heading(quote, title)
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """An evidence sentence scored against one part of the question."""
+
+    evidence: EvidenceSentence
+    support: float
+    semantic: float
+    lexical: float
+    key_coverage: float
+    usable: bool
+
+    @property
+    def rank_score(self) -> float:
+        penalty = STALE_PENALTY if self.evidence.passage.stale else 0.0
+        return self.support + 0.2 * self.key_coverage - penalty
+
+    @property
+    def answers(self) -> bool:
+        """Usable and on the question's key words: may be an answer sentence for its part."""
+        return self.usable and self.key_coverage >= MIN_KEY_COVERAGE
+
+
+class SupportScorer:
+    """Scores a part's evidence sentences (see module docstring)."""
+
+    def __init__(self, embedder: Embedder, semantic_weight: float) -> None:
+        self.embedder = embedder
+        self.semantic_weight = semantic_weight
+
+    def query_vector(self, query: str) -> npt.NDArray[np.float32]:
+        """The query's vector through the embedding cache (a repeated question costs no model call)."""
+        vector: npt.NDArray[np.float32] = self.embedder.encode([query])[0]
+        return vector
+
+    def score(self, query: str, evidence: Sequence[EvidenceSentence]) -> list[ScoredSentence]:
+        """Every sentence scored, best first (by support and key coverage, fresh before stale)."""
+        if not evidence:
+            return []
+        vectors = self.embedder.encode([query, *(e.quote for e in evidence)])
+        semantic = np.clip(vectors[1:] @ vectors[0], -1.0, 1.0)
+        terms = key_terms(query)
+        contexts = [e.terms | title_terms(e.passage.title) for e in evidence]
+        weights = rarity_weights(terms, contexts)
+        total = sum(weights.values())
+        numeric = expects_number(query)
+        out = []
+        all_terms = content_terms(query)
+        for e, sem, ctx in zip(evidence, semantic, contexts, strict=True):
+            lexical = coverage(all_terms, e.terms)
+            support = self.semantic_weight * float(sem) + (1.0 - self.semantic_weight) * lexical
+            key = sum(w for t, w in weights.items() if matches(t, ctx)) / total if total else 1.0
+            usable = may_answer(e.quote, e.passage.title) and (not numeric or bool(_NUMBER.search(e.quote)))
+            out.append(ScoredSentence(e, support, float(sem), lexical, key, usable))
+        out.sort(key=lambda s: (-s.rank_score, s.evidence.passage.rank, s.evidence.span.start))
+        return out
+
+
+@functools.lru_cache(maxsize=20_000)
+def title_terms(title: str) -> frozenset[str]:
+    return content_terms(title)
+
+
+def key_terms(question: str) -> frozenset[str]:
+    """The question's content terms without its scaffolding (falls back to all content terms)."""
+    terms = content_terms(question)
+    return frozenset(t for t in terms if t not in SCAFFOLDING) or terms
+
+
+def matches(term: str, context: frozenset[str]) -> bool:
+    """``term`` is in ``context``, or shares a stem-like prefix with a word of it.
+
+    Grounding's light stemmer maps "raised" to "rais" but "raise" to "raise"; a shared prefix
+    of at least four characters that covers the shorter word bridges such pairs.
+    """
+    if term in context:
+        return True
+    if len(term) < _MIN_PREFIX or not term.isalpha():  # "fy2023" must never match "fy2027"
+        return False
+    for word in context:
+        short, long_ = (term, word) if len(term) <= len(word) else (word, term)
+        if (
+            word.isalpha()
+            and len(short) >= _MIN_PREFIX
+            and long_.startswith(short[:-1])
+            and len(long_) - len(short) <= 3
+        ):
+            return True
+    return False
+
+
+def missing_terms(question: str, context: frozenset[str]) -> list[str]:
+    """The question's key terms a context lacks (for a refusal that says what was missing)."""
+    return sorted(t for t in key_terms(question) if not matches(t, context))
+
+
+def rarity_weights(terms: frozenset[str], contexts: Sequence[frozenset[str]]) -> dict[str, float]:
+    """``log((n + 1) / (df + 0.5))`` per query term over the evidence contexts."""
+    n = len(contexts)
+    return {t: math.log((n + 1) / (sum(matches(t, c) for c in contexts) + 0.5)) for t in terms}

@@ -1,0 +1,97 @@
+"""Sources as a principal sees them: counts, staleness and failures of readable documents only."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from agent.evidence import NoSourceCatalog, SourceRecord
+from agent.tools import Toolbox
+from api.sources import ManifestSourceCatalog
+from core.acl import Principal
+from retrieval.freshness import FreshnessPolicy
+
+NOW = datetime(2026, 11, 29, tzinfo=UTC)
+
+
+def _manifest(path: Path) -> Path:
+    """The committed tables of the pipeline's manifest, with the columns the adapter reads."""
+    path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE documents (document_id TEXT, source_id TEXT, acl TEXT, updated_at TEXT);
+        CREATE TABLE failures (source_id TEXT, locator TEXT, reason TEXT, acl TEXT, first_seen TEXT,
+                               last_seen TEXT);
+        CREATE TABLE sources (source_id TEXT, last_sync_at TEXT);
+        """
+    )
+    old, new = (NOW - timedelta(days=400)).isoformat(), (NOW - timedelta(days=3)).isoformat()
+    conn.executemany(
+        "INSERT INTO documents VALUES (?, ?, ?, ?)",
+        [
+            ("d1", "handbook", json.dumps(["public"]), new),
+            ("d2", "handbook", json.dumps(["group:hr"]), old),
+            ("d3", "finance", json.dumps(["group:finance"]), new),
+            ("d4", "finance", json.dumps(["group:finance"]), old),
+            ("d5", "finance", json.dumps([]), new),
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            ("finance", "budget/secret-plan.pdf", "no text", json.dumps(["group:finance"]), new, new),
+            ("handbook", "broken.pdf", "no text", json.dumps([]), new, new),
+        ],
+    )
+    conn.execute("INSERT INTO sources VALUES ('handbook', ?), ('finance', ?)", (new, new))
+    conn.commit()
+    conn.close()
+    return path
+
+
+def _tools(catalog: object, principal: Principal) -> Toolbox:
+    return Toolbox(
+        principal,
+        searcher=None,  # type: ignore[arg-type]
+        chunks=None,  # type: ignore[arg-type]
+        sources=catalog,  # type: ignore[arg-type]
+        freshness=FreshnessPolicy(max_age={"handbook": timedelta(days=365), "finance": timedelta(days=365)}),
+        top_k=10,
+        clock=lambda: NOW,
+    )
+
+
+def test_counts_and_failures_cover_only_readable_documents(tmp_path: Path) -> None:
+    catalog = ManifestSourceCatalog(
+        _manifest(tmp_path / "pipeline" / "manifest.sqlite3"),
+        {"handbook": "folder", "finance": "folder", "tickets": "tickets"},
+    )
+    records = {r.source_id: r for r in catalog.source_records()}
+    assert set(records) == {"handbook", "finance", "tickets"}
+    assert len(records["finance"].documents) == 3
+
+    finance_user = {
+        v.source_id: v for v in _tools(catalog, Principal(user_id="c", groups=("finance",))).list_sources()
+    }
+    assert finance_user["finance"].documents == 2
+    assert finance_user["finance"].stale_documents == 1
+    assert finance_user["finance"].stale
+    assert [f.locator for f in finance_user["finance"].failures] == ["budget/secret-plan.pdf"]
+    assert finance_user["handbook"].documents == 1
+    assert not finance_user["handbook"].stale
+    assert finance_user["handbook"].failures == ()  # an ACL-less failure is shown to nobody
+    assert "tickets" not in finance_user  # nothing readable: not listed at all
+
+    outsider = {v.source_id: v for v in _tools(catalog, Principal(user_id="f")).list_sources()}
+    assert set(outsider) == {"handbook"}
+    assert outsider["handbook"].documents == 1
+
+
+def test_no_manifest_yet_lists_nothing(tmp_path: Path) -> None:
+    catalog = ManifestSourceCatalog(tmp_path / "missing.sqlite3", {"handbook": "folder"})
+    assert catalog.source_records() == [SourceRecord(source_id="handbook", kind="folder")]
+    assert _tools(catalog, Principal(user_id="a")).list_sources() == []
+    assert _tools(NoSourceCatalog([("x", "web")]), Principal(user_id="a")).list_sources() == []
