@@ -44,8 +44,8 @@ typecheck: ## mypy (strict on the packages)
 
 check: lint typecheck test ## lint, typecheck, test
 
-demo: setup ## set up, then check the installation end to end (groundwork doctor)
-	uv run groundwork doctor
+demo: setup ## set up, ingest the demo corpus, start the API, ask as two users
+	scripts/demo.sh
 
 opensearch-start: ## fetch (once) and start a real OpenSearch node on 127.0.0.1
 	@scripts/opensearch.sh start

@@ -76,3 +76,106 @@ def doctor(config: ConfigOption = None) -> None:
         err_console.print(f"[bold red]{failed} check(s) failed[/]")
         raise typer.Exit(1)
     console.print("[green]Groundwork is installed and works offline.[/]")
+
+
+QuestionArg = Annotated[str, typer.Argument(help="the question, in plain words")]
+UserOption = Annotated[str, typer.Option("--user", "-u", help="user id from the users file")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+TopKOption = Annotated[int | None, typer.Option("--top-k", min=1, help="results to return")]
+
+
+@app.command()
+def ingest(
+    source: Annotated[str | None, typer.Option("--source", "-s", help="one source id")] = None,
+    full: Annotated[bool, typer.Option("--full", help="rebuild a new generation from scratch")] = False,
+    allow_mass_delete: Annotated[
+        bool, typer.Option("--allow-mass-delete", help="let a run delete more than the guard allows")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run the ingest assets in-process (same assets as the Dagster UI) with a progress bar."""
+    # The CLI is the composition root: it may reach the pipelines, which nothing else imports.
+    from pipelines.ingest import ingest_command
+
+    settings = run_or_exit(lambda: settings_from(config))
+    code = run_or_exit(lambda: ingest_command(settings, source, full, allow_mass_delete, console))
+    raise typer.Exit(code)
+
+
+@app.command()
+def failures(
+    source: Annotated[str | None, typer.Option("--source", "-s", help="one source id")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List documents that could not be indexed, with the reason."""
+    from pipelines.ingest import failures_command
+
+    settings = run_or_exit(lambda: settings_from(config))
+    raise typer.Exit(run_or_exit(lambda: failures_command(settings, source, console)))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default api.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default api.port)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    from api.commands import serve as serve_api
+
+    settings = run_or_exit(lambda: settings_from(config))
+    run_or_exit(lambda: serve_api(settings, host, port))
+
+
+@app.command()
+def ask(
+    question: QuestionArg,
+    user: UserOption,
+    top_k: TopKOption = None,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Answer a question as a user, with citations (or a refusal that says what was searched)."""
+    from api.commands import ask as ask_agent
+    from api.commands import render_answer
+
+    settings = run_or_exit(lambda: settings_from(config))
+    result = run_or_exit(lambda: ask_agent(settings, question, user, top_k=top_k))
+    if json_output:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        console.print(render_answer(result), markup=False, highlight=False)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="search text")],
+    user: UserOption,
+    top_k: TopKOption = None,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Hybrid search as a user: ranked passages with every stage's score."""
+    from api.commands import search as search_index
+
+    settings = run_or_exit(lambda: settings_from(config))
+    response = run_or_exit(lambda: search_index(settings, query, user, top_k=top_k))
+    if json_output:
+        typer.echo(response.model_dump_json(indent=2))
+        return
+    table = Table(title=f"{query!r} as {user}")
+    for col in ("#", "title", "score", "passage"):
+        table.add_column(col, overflow="fold")
+    for i, passage in enumerate(response.passages, start=1):
+        table.add_row(str(i), passage.title, f"{passage.score:.3f}", passage.text[:200])
+    console.print(table)
+
+
+def _register_eval() -> None:
+    """``groundwork eval``: the retrieval evaluation harness (owned by retrieval.evaluation)."""
+    from retrieval.evaluation.cli import eval_command
+
+    app.command("eval")(eval_command)
+
+
+_register_eval()

@@ -1,0 +1,70 @@
+"""Training the learned linear reranker on judged queries.
+
+For every training query the hybrid retriever's fused top ``depth`` candidates become rows of
+:data:`retrieval.rerankers.learned.FEATURES`, labelled 1 when the candidate's document is judged
+relevant. A pointwise L2-regularized logistic regression (numpy, Newton's method) fits the
+weights; list-relative features carry the per-query context. Queries without any relevant
+candidate teach nothing about ordering and are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from retrieval.evaluation.configs import EvalConfig
+from retrieval.evaluation.runner import EVAL_AS_OF, EvalSession
+from retrieval.rerankers.base import Candidate, RerankQuery
+from retrieval.rerankers.learned import LinearModel, feature_matrix, fit_logistic
+from retrieval.rerankers.maxsim import MaxSimScorer
+
+
+def training_rows(
+    session: EvalSession, config: EvalConfig, *, depth: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(features, labels, queries used) from one indexed dataset split."""
+    retriever = session.retriever(config.model_copy(update={"reranker": "none"}))
+    scorer = MaxSimScorer(session.embedder)
+    hits = session.engine_hits(config.candidates)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    used = 0
+    for q in session.qids:
+        text = session.dataset.queries[q]
+        ranked = retriever.rank(text, hits[q], as_of=EVAL_AS_OF, rerank=False)[:depth]
+        relevant = {d for d, g in session.dataset.qrels[q].items() if g > 0}
+        labels = np.array(
+            [1.0 if session.index.beir_id[r.chunk.document_id] in relevant else 0.0 for r in ranked]
+        )
+        if not labels.any():
+            continue
+        cands = [Candidate(r.chunk, r.stages) for r in ranked]
+        xs.append(feature_matrix(RerankQuery(text, hits[q].query_vector), cands, scorer))
+        ys.append(labels)
+        used += 1
+    if not xs:
+        raise ValueError(f"no training query of {session.dataset.name} has a relevant candidate")
+    return np.vstack(xs), np.concatenate(ys), used
+
+
+def train_linear(
+    sessions: Sequence[EvalSession], config: EvalConfig, *, depth: int = 50, l2: float = 1.0
+) -> LinearModel:
+    """Fit the linear reranker on the sessions' judged queries."""
+    parts = [training_rows(s, config, depth=depth) for s in sessions]
+    x = np.vstack([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    model = fit_logistic(x, y, l2=l2)
+    info = {
+        "trained_on": ", ".join(f"{s.dataset.name}/{s.dataset.split}" for s in sessions),
+        "queries": str(sum(p[2] for p in parts)),
+        "rows": str(len(y)),
+        "positives": str(int(y.sum())),
+        "depth": str(depth),
+        "l2": str(l2),
+        "fusion": f"{config.fusion.value} w={config.dense_weight} {config.normalization.value}",
+        "embedding_model": sessions[0].embedder.model_id,
+        "keyword_backend": sessions[0].index.keywords.backend,
+    }
+    return LinearModel(weights=model.weights, mean=model.mean, scale=model.scale, bias=model.bias, info=info)
