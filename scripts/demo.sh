@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export GW_CONFIG_FILE="${GW_CONFIG_FILE:-examples/groundwork.toml}"
-export HF_HUB_OFFLINE=1 SCARF_NO_ANALYTICS=true DO_NOT_TRACK=true
+export HF_HUB_OFFLINE=1 SCARF_NO_ANALYTICS=true DO_NOT_TRACK=true COLUMNS="${COLUMNS:-160}"
 PORT="${GW_DEMO_PORT:-8000}"
 WEB_PORT=8765   # examples/groundwork.toml's web source reads the status pages from here
 API="http://127.0.0.1:$PORT"
@@ -42,17 +42,7 @@ ask() {  # ask USER QUESTION: POST /v1/ask with the user's demo key, print answe
     curl -s "$API/v1/ask" -H "Authorization: Bearer gw-demo-$user" \
         -H 'Content-Type: application/json' \
         -d "$(uv run python -c 'import json,sys; print(json.dumps({"question": sys.argv[1]}))' "$question")" |
-        uv run python -c '
-import json, sys
-r = json.load(sys.stdin)
-if "answer" not in r:
-    print(json.dumps(r, indent=2)); sys.exit()
-print("refused: " + str(r.get("refusal_reason")) if r.get("refused") else r["answer"])
-for i, c in enumerate(r.get("citations", []), 1):
-    stale = " [stale]" if c.get("stale") else ""
-    print(f"  [{i}] {c[\"title\"]} ({c[\"uri\"]}) chars {c[\"span\"][\"start\"]}-{c[\"span\"][\"end\"]}{stale}")
-    print(f"      \"{c[\"quote\"][:160]}\"")
-'
+        uv run python scripts/show_answer.py
 }
 
 Q="What is the CEO's 2026 base salary and target bonus?"
