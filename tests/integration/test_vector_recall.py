@@ -30,7 +30,7 @@ from core.acl import Principal
 from core.embedding import Embedder
 from core.models import Chunk, ChunkSpan
 from index.types import SearchFilter, VectorStore
-from index.vectors_edge import EdgeVectorStore
+from index.vectors_edge import EdgeSearchTuning, EdgeVectorStore
 from index.vectors_qdrant import QdrantVectorStore, create_generation_collection
 
 pytestmark = pytest.mark.slow
@@ -107,13 +107,23 @@ def _edge(tmp: Path, model_id: str, dim: int) -> EdgeVectorStore:
     return EdgeVectorStore(tmp / "vectors", model_id=model_id, dimension=dim, index_name="recall")
 
 
+def _edge_graph(tmp: Path, model_id: str, dim: int) -> EdgeVectorStore:
+    """Edge forced onto its graph path (HNSW + ACORN) even at 5k: the path 100k corpora take."""
+    tuning = EdgeSearchTuning(indexing_threshold_kb=1_000, full_scan_threshold_kb=100, exact_max_points=0)
+    return EdgeVectorStore(
+        tmp / "vectors", model_id=model_id, dimension=dim, index_name="recall", tuning=tuning
+    )
+
+
 def _qdrant(tmp: Path, model_id: str, dim: int) -> QdrantVectorStore:
     client = QdrantClient(":memory:")
     create_generation_collection(client, "recall__g1", dim)
     return QdrantVectorStore(client, "recall__g1", model_id=model_id, dimension=dim)
 
 
-@pytest.mark.parametrize("make_store", [_edge, _qdrant], ids=["qdrant-edge", "qdrant-client"])
+@pytest.mark.parametrize(
+    "make_store", [_edge, _edge_graph, _qdrant], ids=["qdrant-edge", "qdrant-edge-graph", "qdrant-client"]
+)
 def test_filtered_recall_at_10_matches_exact_search(
     make_store: Callable[[Path, str, int], VectorStore],
     recall_data: tuple[list[Chunk], npt.NDArray[np.float32], npt.NDArray[np.float32]],
@@ -127,9 +137,12 @@ def test_filtered_recall_at_10_matches_exact_search(
         store.upsert(chunks, vectors)
         if isinstance(store, EdgeVectorStore):
             store.optimize()  # the built index (HNSW) is what readers search, so measure that
+            if make_store is _edge_graph:
+                assert store._shard.info().indexed_vectors_count == len(chunks)
         recall, share = _recall(store, chunks, vectors, queries)
     finally:
         store.close()
-    print(f"\n{store.backend}: recall@{K} under ACL filter = {recall:.4f} at {share:.1%} selectivity")
+    name = "qdrant-edge (graph path)" if make_store is _edge_graph else store.backend
+    print(f"\n{name}: recall@{K} under ACL filter = {recall:.4f} at {share:.1%} selectivity")
     assert 0.03 < share < 0.08
     assert recall >= MIN_RECALL

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.acl import PUBLIC, Principal
-from index.errors import LiveGenerationError, ModelMismatchError, StoreLockedError
+from index.errors import GenerationStateError, LiveGenerationError, ModelMismatchError, StoreLockedError
 from index.generations import EmbeddedGenerationCatalog, FolderLock, LiveReader
 from index.types import SearchFilter
 from index.vectors_edge import EdgeVectorStore, LiveVectorReader, open_generation_writer
@@ -138,7 +138,7 @@ def test_a_reader_opens_read_only(catalog: EmbeddedGenerationCatalog) -> None:
     try:
         with reader._reader.lease() as store:
             item = make_item("late")
-            with pytest.raises(Exception, match="read-only"):
+            with pytest.raises(GenerationStateError, match="read-only"):
                 store.upsert([item.chunk], [item.vector])
     finally:
         reader.close()
