@@ -218,6 +218,23 @@ def demo_sources(work: Path) -> tuple[list[dict[str, Any]], int]:
     return sources, documents
 
 
+HEADER = (
+    f"{'corpus':<20}{'docs':>7}{'chunks':>8}{'full s':>9}{'pipe c/s':>10}{'bare c/s':>10}{'ratio':>7}"
+    f"{'rerun s':>9}{'rerun %':>9}{'clone s':>9}{'rebuild s':>11}"
+)
+
+
+def print_result(r: CorpusResult, *, header: bool = True) -> None:
+    if header:
+        print(HEADER)
+    print(
+        f"{r.corpus:<20}{r.documents:>7}{r.chunks:>8}{r.full_run_s:>9.1f}{r.pipeline_chunks_per_s:>10.1f}"
+        f"{r.bare_chunks_per_s:>10.1f}{r.ratio:>7.2f}{r.unchanged_run_s:>9.2f}"
+        f"{100 * r.unchanged_share:>8.1f}%{r.clone_s:>9.3f}{r.rebuild_s:>11.2f}"
+    )
+    print(f"{'':<20}stages (s): {r.stages}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", choices=("scifact", "demo", "both"), default="both")
@@ -225,33 +242,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N SciFact abstracts only")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
-    results = []
+    results: list[CorpusResult] = []
+
+    def done(result: CorpusResult) -> None:
+        results.append(result)
+        print_result(result)
+        if args.json:  # written after each corpus, so a long run keeps what it measured
+            args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+
     if args.corpus in ("demo", "both"):
         with tempfile.TemporaryDirectory(prefix="gw-bench-demo-") as tmp:
             sources, documents = demo_sources(Path(tmp))
-            results.append(bench("demo", sources, Path(tmp), documents))
+            done(bench("demo", sources, Path(tmp), documents))
     if args.corpus in ("scifact", "both"):
         if not SCIFACT.is_file():
             raise SystemExit(f"SciFact not found at {SCIFACT}")
         with tempfile.TemporaryDirectory(prefix="gw-bench-scifact-") as tmp:
             sources, documents = scifact_sources(Path(tmp), args.limit, args.scifact_as == "tickets")
-            results.append(bench(f"scifact ({args.scifact_as})", sources, Path(tmp), documents))
+            done(bench(f"scifact ({args.scifact_as})", sources, Path(tmp), documents))
     print()
-    header = (
-        f"{'corpus':<20}{'docs':>7}{'chunks':>8}{'full s':>9}{'pipe c/s':>10}{'bare c/s':>10}{'ratio':>7}"
-        f"{'rerun s':>9}{'rerun %':>9}{'clone s':>9}{'rebuild s':>11}"
-    )
-    print(header)
+    print(HEADER)
     for r in results:
-        print(
-            f"{r.corpus:<20}{r.documents:>7}{r.chunks:>8}{r.full_run_s:>9.1f}{r.pipeline_chunks_per_s:>10.1f}"
-            f"{r.bare_chunks_per_s:>10.1f}{r.ratio:>7.2f}{r.unchanged_run_s:>9.2f}"
-            f"{100 * r.unchanged_share:>8.1f}%"
-            f"{r.clone_s:>9.3f}{r.rebuild_s:>11.2f}"
-        )
-        print(f"{'':<20}stages (s): {r.stages}")
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        print_result(r, header=False)
     return 0
 
 
