@@ -226,6 +226,37 @@ class ApiSettings(BaseModel):
     audit_db_url: str | None = Field(None, description="default: sqlite in backend.data_dir")
 
 
+class EvaluationDataset(BaseModel):
+    """A BEIR-layout folder (corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv) to evaluate on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+    path: Path
+    split: str = Field("test", description="the split reported as the figure")
+    tuning_split: str | None = Field(None, description="the split sweeps tune on (never the test split)")
+
+
+class GateSettings(BaseModel):
+    """Eval-gated promotion: a candidate generation must not be worse than the live one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="evaluate each new generation before it goes live")
+    metric: str = Field("ndcg_cut_10", description="the retrieval metric compared with the live generation")
+    tolerance: float = Field(0.02, ge=0.0, le=1.0, description="largest allowed drop of the metric")
+
+
+class EvaluationSettings(BaseModel):
+    """Evaluation assets: public datasets, the golden set, the tuning sweep and the promotion gate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    datasets: tuple[EvaluationDataset, ...] = ()
+    golden_file: Path | None = Field(None, description="golden questions (YAML) for the indexed corpus")
+    gate: GateSettings = GateSettings()
+
+
 class Settings(BaseSettings):
     """All of Groundwork's settings."""
 
@@ -242,6 +273,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     pipeline: PipelineSettings = PipelineSettings()
     api: ApiSettings = ApiSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
 
     @classmethod
     def settings_customise_sources(
