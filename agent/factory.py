@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from agent.config import AgentSettings
 from agent.evidence import ChunkReader, Searcher, SourceCatalog
 from agent.loop import Agent
 from agent.reasoners.base import Reasoner
 from agent.reasoners.extractive import ExtractiveReasoner
 from core.embedding import Embedder
-from core.settings import Settings
+from core.settings import AgentSettings, Settings
 from retrieval.freshness import FreshnessPolicy
 from retrieval.grounding import Grounder
 
@@ -36,8 +35,9 @@ def build_agent(
     embedder: Embedder,
     agent_settings: AgentSettings | None = None,
 ) -> Agent:
-    """The agent the settings describe: grounding threshold from ``retrieval.min_evidence_score``."""
-    agent_settings = agent_settings or AgentSettings()
+    """The agent the settings describe: budgets from ``settings.agent`` (``agent_settings``
+    replaces that section, for tests), threshold from ``retrieval.min_evidence_score``."""
+    agent_settings = agent_settings or settings.agent
     # one citation per sentence: the sentence's own source, not a near-duplicate (an older
     # version of a policy says something close, and citing it would be wrong)
     grounder = Grounder(

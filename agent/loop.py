@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from agent.config import AgentSettings
 from agent.evidence import ChunkReader, Searcher, SourceCatalog
 from agent.reasoners.base import Draft, Reasoner
 from agent.result import AgentResult, AnswerSentence, Step, StepKind
@@ -38,10 +37,12 @@ from agent.state import (
     PartEvidence,
     Plan,
     Search,
+    chunk_passages,
 )
 from agent.tools import FreshnessReport, Toolbox
 from core.acl import Principal
 from core.models import Citation
+from core.settings import AgentSettings
 from retrieval.freshness import FreshnessPolicy, now
 from retrieval.grounding import EvidenceAssessment, GroundedAnswer, Grounder
 
@@ -271,7 +272,9 @@ class _Run:
         state = self.state
         grounded: GroundedAnswer | None = None
         if not draft.refused and draft.sentences:
-            grounded = self.agent.grounder.ground(list(draft.sentences), state.all_passages())
+            # per chunk, so the grounder embeds the same (pre-embedded) sentences as the scorer
+            evidence = [c for p in state.all_passages() for c in chunk_passages(p)]
+            grounded = self.agent.grounder.ground(list(draft.sentences), evidence)
         if grounded is None or not grounded.sentences:
             reason = draft.reason or (
                 "None of the drafted sentences is supported by the evidence found for "

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agent.result import Step
-from agent.scoring import ScoredSentence
+from agent.scoring import MIN_ANSWER_SUPPORT, ScoredSentence
 from agent.tools import SourceView
 from retrieval.grounding import EvidenceAssessment, EvidenceSentence, evidence_sentences
 from retrieval.results import Passage
@@ -61,6 +61,33 @@ def _passage_key(p: Passage) -> tuple[str, int, int]:
     return (p.document_id, p.span.start, p.span.end)
 
 
+def chunk_passages(passage: Passage) -> list[Passage]:
+    """``passage`` as one passage per chunk, so sentences are split within each chunk's text.
+
+    Evidence sentences must be exactly the strings the pipeline pre-embeds for every chunk
+    (:func:`retrieval.rerankers.maxsim.sentence_texts`: ``split_sentences(chunk.text)``), or an
+    ask embeds them cold. Splitting the stitched passage instead could cut a chunk's first or
+    last sentence differently. A sentence repeated by two overlapping chunks has the same
+    document span in both, and callers keep it once.
+    """
+    if len(passage.chunk_ids) == 1:
+        return [passage]
+    out: list[Passage] = []
+    for chunk_id, span in zip(passage.chunk_ids, passage.chunk_spans, strict=True):
+        start = span.start - passage.span.start
+        out.append(
+            passage.model_copy(
+                update={
+                    "chunk_ids": (chunk_id,),
+                    "chunk_spans": (span,),
+                    "text": passage.text[start : start + span.end - span.start],
+                    "span": span,
+                }
+            )
+        )
+    return out
+
+
 @dataclass
 class PartEvidence:
     """Everything found for one part of the question."""
@@ -78,12 +105,14 @@ class PartEvidence:
 
     @property
     def sufficient(self) -> bool:
-        """Enough evidence, and at least one sentence that may answer this part."""
-        return self.assessment is not None and self.assessment.sufficient and bool(self.candidates())
+        """Enough evidence (best support vs the calibrated threshold), and a sentence that may
+        answer this part with at least :data:`agent.scoring.MIN_ANSWER_SUPPORT` of its own."""
+        a = self.assessment
+        return a is not None and a.sufficient and bool(self.candidates())
 
     def candidates(self) -> list[ScoredSentence]:
         """Sentences that may answer this part, best first."""
-        return [s for s in self.ranked if s.answers]
+        return [s for s in self.ranked if s.answers and s.support >= MIN_ANSWER_SUPPORT]
 
 
 @dataclass
@@ -107,7 +136,7 @@ class AgentState:
         for key, passage in self.parts[part].passages.items():
             sentences = self._sentences.get(key)
             if sentences is None:
-                sentences = self._sentences[key] = evidence_sentences([passage])
+                sentences = self._sentences[key] = evidence_sentences(chunk_passages(passage))
             for e in sentences:
                 span = (e.passage.document_id, e.span.start, e.span.end)
                 if span not in seen:

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from agent.config import AgentSettings
 from api.backends import Backends
 from api.errors import install_error_handlers
 from api.metrics import ApiMetrics
@@ -49,16 +48,13 @@ def create_app(
     *,
     embedder: Embedder | None = None,
     backends: Backends | None = None,
-    agent_settings: AgentSettings | None = None,
 ) -> FastAPI:
     """The Groundwork API for ``settings`` (see module docstring for the optional parts)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services: Services = await run_in_threadpool(
-            lambda: build_services(
-                settings, embedder=embedder, backends=backends, agent_settings=agent_settings
-            )
+            lambda: build_services(settings, embedder=embedder, backends=backends)
         )
         app.state.services = services
         try:

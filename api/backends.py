@@ -13,18 +13,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
 
 from core.settings import BackendMode, Settings
-from index.types import KeywordStore, VectorStore
+from index.types import KeywordReader, VectorReader
 
 
 @dataclass
 class Backends:
-    """The two stores the API reads, and how to close what was opened for them."""
+    """The two stores the API reads, and how to close what was opened for them.
 
-    vectors: VectorStore
-    keywords: KeywordStore
+    Typed as the read-only protocols: the serving path has no way to write into an index.
+    """
+
+    vectors: VectorReader
+    keywords: KeywordReader
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -45,11 +47,7 @@ def open_backends(settings: Settings, *, model_id: str, dimension: int) -> Backe
         catalog = EmbeddedGenerationCatalog(backend.data_dir, backend.index_name)
         vectors = LiveVectorReader(catalog, model_id=model_id)
         keywords = LiveKeywordReader(catalog)
-        # The live vector reader is read-only (no upsert/delete/update_acl), which is all the
-        # retriever and the chunk reader use; VectorStore is the read-write protocol.
-        return Backends(
-            vectors=cast(VectorStore, vectors), keywords=keywords, closers=[vectors.close, keywords.close]
-        )
+        return Backends(vectors=vectors, keywords=keywords, closers=[vectors.close, keywords.close])
 
     from index.keywords_opensearch import OpenSearchKeywordStore, client_from_settings
     from index.vectors_qdrant import QdrantVectorStore, connect
@@ -57,9 +55,15 @@ def open_backends(settings: Settings, *, model_id: str, dimension: int) -> Backe
     qdrant = connect(backend)
     opensearch = client_from_settings(backend)
     return Backends(
+        # read-only stores on the live aliases: writes go to a new generation (the pipeline)
         vectors=QdrantVectorStore(
-            qdrant, backend.index_name, model_id=model_id, dimension=dimension, index_name=backend.index_name
+            qdrant,
+            backend.index_name,
+            model_id=model_id,
+            dimension=dimension,
+            index_name=backend.index_name,
+            writable=False,
         ),
-        keywords=OpenSearchKeywordStore(opensearch, backend.index_name),
+        keywords=OpenSearchKeywordStore(opensearch, backend.index_name, writable=False),
         closers=[qdrant.close, opensearch.close],
     )

@@ -91,6 +91,12 @@ def ingest(
     allow_mass_delete: Annotated[
         bool, typer.Option("--allow-mass-delete", help="let a run delete more than the guard allows")
     ] = False,
+    allow_regression: Annotated[
+        bool,
+        typer.Option(
+            "--allow-regression", help="promote a new generation even if the promotion gate blocks it"
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Run the ingest assets in-process (same assets as the Dagster UI) with a progress bar."""
@@ -98,7 +104,11 @@ def ingest(
     from pipelines.ingest import ingest_command
 
     settings = run_or_exit(lambda: settings_from(config))
-    code = run_or_exit(lambda: ingest_command(settings, source, full, allow_mass_delete, console))
+    code = run_or_exit(
+        lambda: ingest_command(
+            settings, source, full, allow_mass_delete, console, allow_regression=allow_regression
+        )
+    )
     raise typer.Exit(code)
 
 
@@ -171,11 +181,75 @@ def search(
     console.print(table)
 
 
-def _register_eval() -> None:
-    """``groundwork eval``: the retrieval evaluation harness (owned by retrieval.evaluation)."""
-    from retrieval.evaluation.cli import eval_command
+@app.command("eval")
+def eval_(
+    golden_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="with --golden: the golden set (default evaluation.golden_file, else examples/golden.yaml)",
+            show_default=False,
+        ),
+    ] = None,
+    golden: Annotated[
+        bool, typer.Option("--golden", help="answer-level suite: ask the golden set against the live index")
+    ] = False,
+    users: Annotated[
+        list[str] | None,
+        typer.Option("--user", "-u", help="with --golden: only this user's items (repeatable)"),
+    ] = None,
+    dataset: Annotated[
+        Path | None, typer.Option("--dataset", help="BEIR-layout folder (corpus, queries, qrels/)")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="qrels/<split>.tsv to score")] = "test",
+    retrieval_config: Annotated[
+        str,
+        typer.Option(
+            "--config",
+            help="bm25, dense, hybrid-rrf, hybrid-weighted, hybrid+<reranker>, "
+            "default, or a .toml/.yaml file",
+        ),
+    ] = "default",
+    json_output: JsonOption = False,
+    server: Annotated[
+        bool, typer.Option("--server", help="index into the Qdrant/OpenSearch servers")
+    ] = False,
+) -> None:
+    """Score retrieval on a BEIR dataset (--dataset), or answers on the golden set (--golden)."""
+    if not golden:
+        if golden_file is not None or users:
+            err_console.print("[bold red]error:[/] a FILE and --user go with --golden")
+            raise typer.Exit(2)
+        if dataset is None:
+            err_console.print(
+                "[bold red]error:[/] pass --dataset DIR (a BEIR-layout folder) for retrieval metrics, "
+                "or --golden [FILE] for the answer-level suite"
+            )
+            raise typer.Exit(2)
+        # retrieval.evaluation owns the retrieval harness; the api layer only dispatches
+        from retrieval.evaluation.cli import eval_command
 
-    app.command("eval")(eval_command)
+        eval_command(dataset, split, retrieval_config, json_output, server)
+        return
+    if dataset is not None:
+        err_console.print("[bold red]error:[/] --golden and --dataset are separate suites: pass one")
+        raise typer.Exit(2)
+    from api.commands import golden_eval
+
+    settings = run_or_exit(lambda: settings_from(None))
+    report = run_or_exit(lambda: golden_eval(settings, golden_file, users=users or ()))
+    if json_output:
+        typer.echo(report.model_dump_json())
+    else:
+        console.print(report.to_table(), markup=False, highlight=False)
+    if report.hard_failures():
+        raise typer.Exit(1)
 
 
-_register_eval()
+def _register_tune() -> None:
+    """``groundwork tune``: the retrieval tuning sweep (owned by retrieval.evaluation.tune)."""
+    from retrieval.evaluation.tune import tune_command
+
+    app.command("tune")(tune_command)
+
+
+_register_tune()

@@ -1,16 +1,23 @@
-"""What the CLI's ``serve``, ``ask`` and ``search`` run: plain functions over settings.
+"""What the CLI's ``serve``, ``ask``, ``search`` and ``eval --golden`` run: plain functions over settings.
 
 ``ask`` and ``search`` resolve the user from the users file (local use: whoever can read the
 settings and the index may act as any user in the file) and run in-process, with no server.
+``golden_eval`` asks every golden question as its user through the same agent and checks the
+answers against the pipeline's manifest (:mod:`agent.golden`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
+from agent.golden import GoldenReport, ManifestChunks, evaluate_golden, load_golden
 from agent.result import AgentResult
 from api.services import Services, build_services
+from api.sources import MANIFEST_PATH
+from core.acl import Principal
+from core.errors import ConfigurationError
 from core.settings import Settings
 from index.types import SearchFilter
 from retrieval.results import SearchResponse
@@ -37,6 +44,44 @@ def search(settings: Settings, query: str, user_id: str, *, top_k: int | None = 
     with open_services(settings) as services:
         principal = services.users.principal(user_id)
         return services.retriever.search(query, SearchFilter.for_principal(principal), top_k=top_k)
+
+
+DEFAULT_GOLDEN = Path("examples") / "golden.yaml"
+
+
+def golden_path(settings: Settings, path: Path | None = None) -> Path:
+    """``path``, else ``evaluation.golden_file``, else ``examples/golden.yaml``."""
+    return path or settings.evaluation.golden_file or DEFAULT_GOLDEN
+
+
+def golden_eval(settings: Settings, path: Path | None = None, *, users: Sequence[str] = ()) -> GoldenReport:
+    """Ask the golden set (only ``users``' items, when given) against the live index and score it.
+
+    Every referenced document must exist in the index, so a typo in the golden set is an error,
+    not a silent recall of zero.
+    """
+    golden = load_golden(golden_path(settings, path))
+    if users:
+        known = {i.user for i in golden.items}
+        unknown = sorted(set(users) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"no golden items for user(s) {', '.join(unknown)} "
+                f"(users with items: {', '.join(sorted(known))})"
+            )
+        golden = golden.for_users(users)
+    manifest = ManifestChunks(Path(settings.backend.data_dir) / MANIFEST_PATH)
+    try:
+        golden.check_documents(manifest.has_document)
+        with open_services(settings) as services:
+            principals = {u: services.users.principal(u) for u in {i.user for i in golden.items}}
+
+            def ask_as(question: str, principal: Principal) -> AgentResult:
+                return services.agent.run(question, principal)
+
+            return evaluate_golden(golden, ask_as, principals, manifest, document_acl=manifest.document_acl)
+    finally:
+        manifest.close()
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:

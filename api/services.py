@@ -15,7 +15,6 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.chunk_fetch import StoreChunkReader
-from agent.config import AgentSettings
 from agent.factory import build_agent
 from agent.loop import Agent
 from api.audit import AuditLog
@@ -97,7 +96,6 @@ def build_services(
     *,
     embedder: Embedder | None = None,
     backends: Backends | None = None,
-    agent_settings: AgentSettings | None = None,
 ) -> Services:
     """Open stores, make the retriever and the agent, load users, open the audit log."""
     embedder = embedder or Embedder(settings.embedding)
@@ -113,7 +111,7 @@ def build_services(
         chunks=StoreChunkReader([backends.vectors, backends.keywords]),
         sources=ManifestSourceCatalog.from_settings(settings),
         embedder=embedder,
-        agent_settings=agent_settings,
+        agent_settings=settings.agent,
     )
     return Services(
         settings=settings,

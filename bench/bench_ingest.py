@@ -4,8 +4,11 @@ For each corpus (SciFact: 5,183 abstracts from ../shared/datasets; the demo corp
 
 1. full ingest with ``run_ingest`` (the Dagster assets, in-process) into a temp data_dir, with an
    EMPTY temp embedding cache; the model is loaded before the clock starts;
-2. the bare embedding call (``Embedder.encode``, same batch size) on the same chunk texts, with
-   another EMPTY temp cache: chunks/s of both, and their ratio (target >= 0.9);
+2. the bare embedding call (``Embedder.encode``, same batch size, inputs sorted by length like
+   the pipeline's) on the same embedding inputs (``index.passages.embedding_input``: title +
+   chunk text), with another EMPTY temp cache: chunks/s of both, and their ratio (target >= 0.9).
+   Sentence pre-embedding (``pipeline.embed_sentences``) is off for this comparison, since the
+   bare call embeds no sentences; ``--sentences`` turns it on and reports its cost separately;
 3. an unchanged re-run (target <= 5% of the full run's time);
 4. what a one-document change costs in embedded mode: cloning the live generation (file copy)
    versus rebuilding it from the manifest and the embedding cache (no parsing, no model call).
@@ -18,6 +21,7 @@ Usage::
     uv run python bench/bench_ingest.py                       # both corpora
     uv run python bench/bench_ingest.py --corpus scifact --limit 1000
     uv run python bench/bench_ingest.py --json bench-ingest.json
+    uv run python bench/bench_ingest.py --corpus demo --sentences   # with sentence pre-embedding
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -39,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.embedding import Embedder  # noqa: E402
 from core.settings import Settings, load_settings  # noqa: E402
+from index.passages import embedding_input  # noqa: E402
 from pipelines.backends import EmbeddedBackend, TargetKind, restore_engine_metadata  # noqa: E402
 from pipelines.ingest import IngestReport, run_ingest  # noqa: E402
 from pipelines.manifest import Manifest  # noqa: E402
@@ -62,7 +68,9 @@ class CorpusResult:
     unchanged_share: float
     clone_s: float
     rebuild_s: float
+    sentences_embedded: int = 0
     stages: dict[str, float] = field(default_factory=dict)
+    unchanged_stages: dict[str, float] = field(default_factory=dict)
 
 
 def write_scifact(folder: Path, limit: int | None, as_tickets: bool) -> int:
@@ -87,11 +95,11 @@ def write_scifact(folder: Path, limit: int | None, as_tickets: bool) -> int:
     return count
 
 
-def settings_for(work: Path, sources: list[dict[str, Any]], cache: Path) -> Settings:
+def settings_for(work: Path, sources: list[dict[str, Any]], cache: Path, sentences: bool) -> Settings:
     return load_settings(
         backend={"data_dir": str(work / "var"), "keep_generations": 2},
         embedding={"cache_dir": str(cache)},
-        pipeline={"sources": sources},
+        pipeline={"sources": sources, "embed_sentences": sentences},
     )
 
 
@@ -133,7 +141,7 @@ def clone_vs_rebuild(settings: Settings, embedder: Embedder) -> tuple[float, flo
     target = backend.open_target(TargetKind.REBUILD, live.embedding_model, live.dimension)
     with Manifest.for_data_dir(settings.backend.data_dir) as manifest:
         for batch in chunk_batches(manifest.indexed_chunks(), BATCH):
-            target.vectors.upsert(batch, embedder.encode([c.text for c in batch]))
+            target.vectors.upsert(batch, embedder.encode([embedding_input(c) for c in batch]))
             target.keywords.upsert(batch)
     target.finish()
     rebuild_s = time.perf_counter() - started
@@ -142,9 +150,11 @@ def clone_vs_rebuild(settings: Settings, embedder: Embedder) -> tuple[float, flo
     return clone_s, rebuild_s
 
 
-def bench(name: str, sources: list[dict[str, Any]], work: Path, documents: int) -> CorpusResult:
+def bench(
+    name: str, sources: list[dict[str, Any]], work: Path, documents: int, *, sentences: bool = False
+) -> CorpusResult:
     pipeline_cache, bare_cache = work / "cache-pipeline", work / "cache-bare"
-    settings = settings_for(work, sources, pipeline_cache)
+    settings = settings_for(work, sources, pipeline_cache, sentences)
     embedder = loaded_embedder(pipeline_cache)
     encoded_before = embedder.encoded_count
     print(f"[{name}] full ingest of {documents} documents ...", flush=True)
@@ -155,7 +165,8 @@ def bench(name: str, sources: list[dict[str, Any]], work: Path, documents: int) 
     if failed:
         raise SystemExit(f"ingest failed: {failed}")
     with Manifest.for_data_dir(settings.backend.data_dir) as manifest:
-        texts = [c.text for c in manifest.chunk_records()]
+        # what the pipeline embedded (title + chunk text), shortest first as the pipeline batches them
+        texts = sorted((embedding_input(c) for c in manifest.indexed_chunks()), key=len)
     print(
         f"[{name}] {len(texts)} chunks in {full_s:.1f} s ({embedder.encoded_count - encoded_before} embedded)"
     )
@@ -171,6 +182,7 @@ def bench(name: str, sources: list[dict[str, Any]], work: Path, documents: int) 
     again = run_ingest(settings, embedder=embedder)
     unchanged_s = time.perf_counter() - started
     assert all(r.summary is not None and r.summary.chunks_written == 0 for r in again.sources)
+    print(f"[{name}] unchanged re-run: {unchanged_s:.2f} s, stages {stage_seconds(again)}", flush=True)
 
     clone_s, rebuild_s = clone_vs_rebuild(settings, embedder)
     pipeline_rate = len(texts) / full_s
@@ -188,7 +200,11 @@ def bench(name: str, sources: list[dict[str, Any]], work: Path, documents: int) 
         unchanged_share=round(unchanged_s / full_s, 4),
         clone_s=round(clone_s, 3),
         rebuild_s=round(rebuild_s, 2),
+        sentences_embedded=sum(
+            int(r.metadata.get("embeddings", {}).get("sentences_embedded", 0)) for r in full.sources
+        ),
         stages=stage_seconds(full),
+        unchanged_stages=stage_seconds(again),
     )
 
 
@@ -232,7 +248,10 @@ def print_result(r: CorpusResult, *, header: bool = True) -> None:
         f"{r.bare_chunks_per_s:>10.1f}{r.ratio:>7.2f}{r.unchanged_run_s:>9.2f}"
         f"{100 * r.unchanged_share:>8.1f}%{r.clone_s:>9.3f}{r.rebuild_s:>11.2f}"
     )
-    print(f"{'':<20}stages (s): {r.stages}", flush=True)
+    print(f"{'':<20}stages (s): {r.stages}")
+    print(f"{'':<20}unchanged re-run stages (s): {r.unchanged_stages}")
+    if r.sentences_embedded:
+        print(f"{'':<20}sentences embedded: {r.sentences_embedded}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,7 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scifact-as", choices=("folder", "tickets"), default="folder")
     parser.add_argument("--limit", type=int, default=None, help="first N SciFact abstracts only")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--sentences", action="store_true", help="pipeline.embed_sentences on (off: compare with bare)"
+    )
     args = parser.parse_args(argv)
+    print(f"load: {os.getloadavg()}, cpus: {os.cpu_count()}", flush=True)
     results: list[CorpusResult] = []
 
     def done(result: CorpusResult) -> None:
@@ -253,13 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus in ("demo", "both"):
         with tempfile.TemporaryDirectory(prefix="gw-bench-demo-") as tmp:
             sources, documents = demo_sources(Path(tmp))
-            done(bench("demo", sources, Path(tmp), documents))
+            done(bench("demo", sources, Path(tmp), documents, sentences=args.sentences))
     if args.corpus in ("scifact", "both"):
         if not SCIFACT.is_file():
             raise SystemExit(f"SciFact not found at {SCIFACT}")
         with tempfile.TemporaryDirectory(prefix="gw-bench-scifact-") as tmp:
             sources, documents = scifact_sources(Path(tmp), args.limit, args.scifact_as == "tickets")
-            done(bench(f"scifact ({args.scifact_as})", sources, Path(tmp), documents))
+            done(
+                bench(f"scifact ({args.scifact_as})", sources, Path(tmp), documents, sentences=args.sentences)
+            )
     print()
     print(HEADER)
     for r in results:

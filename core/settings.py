@@ -105,7 +105,13 @@ class RetrievalSettings(BaseModel):
     rerank_depth: int = Field(50, ge=1, le=1000)
     per_document_cap: int = Field(3, ge=1)
     recency_half_life_days: float | None = Field(None, gt=0, description="None disables the boost")
-    min_evidence_score: float = Field(0.35, description="below this the agent refuses")
+    min_evidence_score: float = Field(
+        0.46,
+        ge=0.0,
+        le=1.0,
+        description="the agent refuses a part whose best evidence sentence scores below this "
+        "(calibrated on SciFact train, as retrieval.grounding.CALIBRATED_MIN_EVIDENCE_SCORE)",
+    )
 
     @model_validator(mode="after")
     def _depths(self) -> RetrievalSettings:
@@ -201,6 +207,11 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_delete_share: float = Field(0.5, ge=0.0, le=1.0)
+    embed_sentences: bool = Field(
+        True,
+        description="also embed the sentences of new/changed chunks at ingest (into the cache), "
+        "so the agent and the max-similarity reranker do not embed them at question time",
+    )
     sources: tuple[SourceConfig, ...] = ()
 
     @model_validator(mode="after")
@@ -226,6 +237,40 @@ class ApiSettings(BaseModel):
     audit_db_url: str | None = Field(None, description="default: sqlite in backend.data_dir")
 
 
+class AgentSettings(BaseModel):
+    """The agent loop's budgets and which reasoner answers (``GW_AGENT__MAX_STEPS=12``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reasoner: Literal["extractive", "openai"] = Field(
+        "extractive",
+        description="'extractive' (deterministic, no model) or 'openai' (any compatible endpoint)",
+    )
+    max_steps: int = Field(10, ge=2, le=50, description="tool calls per question, the plan included")
+    max_seconds: float = Field(20.0, gt=0, le=300, description="wall-clock budget of one question")
+    max_evidence_passages: int = Field(40, ge=1, le=500, description="passages the agent may read")
+    max_parts: int = Field(4, ge=1, le=10, description="parts a multi-part question is split into")
+    max_answer_sentences: int = Field(6, ge=1, le=30)
+    sentences_per_part: int = Field(2, ge=1, le=10)
+    open_window_chars: int = Field(800, ge=0, le=20_000, description="context around an opened chunk")
+    openai_base_url: str | None = Field(
+        None, description="e.g. http://127.0.0.1:8080 (vLLM, llama.cpp, Ollama)"
+    )
+    openai_model: str | None = None
+    openai_api_key: str | None = None
+    openai_timeout_s: float = Field(30.0, gt=0, le=600)
+    openai_max_tokens: int = Field(512, ge=16, le=8192)
+
+    @model_validator(mode="after")
+    def _openai_needs_endpoint(self) -> AgentSettings:
+        if self.reasoner == "openai" and not (self.openai_base_url and self.openai_model):
+            raise ValueError(
+                "agent.reasoner is 'openai' but GW_AGENT__OPENAI_BASE_URL and GW_AGENT__OPENAI_MODEL "
+                "are not both set: set them, or use GW_AGENT__REASONER=extractive"
+            )
+        return self
+
+
 class EvaluationDataset(BaseModel):
     """A BEIR-layout folder (corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv) to evaluate on."""
 
@@ -235,6 +280,73 @@ class EvaluationDataset(BaseModel):
     path: Path
     split: str = Field("test", description="the split reported as the figure")
     tuning_split: str | None = Field(None, description="the split sweeps tune on (never the test split)")
+    tuning_set: bool = Field(
+        False,
+        description="a set whose figures are never reported (the small sets): the sweep may tune on "
+        "its `split`",
+    )
+
+    @model_validator(mode="after")
+    def _tuning_is_not_reported(self) -> EvaluationDataset:
+        if self.tuning_split is not None and self.tuning_split == self.split and not self.tuning_set:
+            raise ValueError(
+                f"evaluation dataset {self.name!r}: tuning_split and split are both {self.split!r}; "
+                "tune on another split (e.g. train) than the one you report, or mark a set whose "
+                "figures you never report with tuning_set = true"
+            )
+        return self
+
+    @property
+    def sweep_split(self) -> str | None:
+        """The split the tuning sweep may use (``None``: this dataset is not tuned on)."""
+        if self.tuning_split is not None:
+            return self.tuning_split
+        return self.split if self.tuning_set else None
+
+
+class SweepSettings(BaseModel):
+    """The tuning sweep's grid (``groundwork tune``, the ``tuning_sweep`` asset).
+
+    Every combination of fusion variant x candidate depth x reranker x per-document cap is
+    evaluated on a tuning split; engine lists are fetched once at the deepest depth and replayed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(
+        "ndcg@10", description="what ranks the configurations (ndcg@10, recall@100, mrr@10, map)"
+    )
+    rrf_k: tuple[int, ...] = Field((10, 30, 60, 100), description="reciprocal rank fusion k values")
+    dense_weights: tuple[float, ...] = Field(
+        (0.3, 0.4, 0.5, 0.6, 0.7), description="weighted fusion: the dense share (BM25 gets 1-w)"
+    )
+    normalizations: tuple[Literal["minmax", "zscore"], ...] = Field(
+        ("minmax", "zscore"), description="score normalizations tried with weighted fusion"
+    )
+    candidates: tuple[int, ...] = Field((50, 100, 200), description="chunks per engine before fusion")
+    rerankers: tuple[str, ...] = Field(("none", "maxsim"), description="retrieval.reranker values")
+    per_document_cap: tuple[int, ...] = Field((1, 2, 3), description="retrieval.per_document_cap values")
+
+    @field_validator("rrf_k", "candidates", "per_document_cap")
+    @classmethod
+    def _positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(x < 1 for x in v):
+            raise ValueError("give at least one value, each >= 1")
+        return v
+
+    @field_validator("dense_weights")
+    @classmethod
+    def _weights(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 <= w <= 1.0 for w in v):
+            raise ValueError("dense weights must lie within [0, 1]")
+        return v
+
+    @field_validator("rerankers")
+    @classmethod
+    def _rerankers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("give at least one reranker ('none' for no reranking)")
+        return v
 
 
 class GateSettings(BaseModel):
@@ -243,8 +355,33 @@ class GateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="evaluate each new generation before it goes live")
-    metric: str = Field("ndcg_cut_10", description="the retrieval metric compared with the live generation")
+    metric: str = Field(
+        "ndcg_cut_10",
+        description="the retrieval metric compared with the live generation: ndcg_cut_10 (ndcg@10), "
+        "recall_10 (recall@10), recall_100 (recall@100), recip_rank (mrr@10) or map",
+    )
     tolerance: float = Field(0.02, ge=0.0, le=1.0, description="largest allowed drop of the metric")
+    require_golden: bool = Field(
+        False,
+        description="block promotion when no golden set is configured (default: promote, "
+        "reported as 'not gated')",
+    )
+    override_hard_rules: bool = Field(
+        False,
+        description="let --allow-regression also override the answer-level hard rules (citation "
+        "validity 1.00, no ACL leak); by default it overrides only the retrieval-metric rule",
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        known = ("ndcg_cut_10", "recall_10", "recall_100", "recip_rank", "map")
+        aliases = {"ndcg@10": "ndcg_cut_10", "recall@10": "recall_10", "recall@100": "recall_100"}
+        aliases["mrr@10"] = "recip_rank"
+        name = aliases.get(v, v)
+        if name not in known:
+            raise ValueError(f"evaluation.gate.metric {v!r} is not one of: {', '.join(known)}")
+        return name
 
 
 class EvaluationSettings(BaseModel):
@@ -254,6 +391,7 @@ class EvaluationSettings(BaseModel):
 
     datasets: tuple[EvaluationDataset, ...] = ()
     golden_file: Path | None = Field(None, description="golden questions (YAML) for the indexed corpus")
+    sweep: SweepSettings = SweepSettings()
     gate: GateSettings = GateSettings()
 
 
@@ -273,6 +411,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     pipeline: PipelineSettings = PipelineSettings()
     api: ApiSettings = ApiSettings()
+    agent: AgentSettings = AgentSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
 
     @classmethod

@@ -9,6 +9,7 @@ re-exports them and adds the generation- and lock-specific subclasses that only 
     IndexLayerError
     ├── StoreUnavailableError        backend down, refusing connections or timing out
     ├── ModelMismatchError           vectors of another model/dimension than the generation holds
+    ├── BulkWriteError               chunks a server refused in a bulk write, each with its reason
     ├── GenerationNotFoundError      a generation that was never built or was garbage-collected
     ├── GenerationStateError         an operation the generation's state forbids
     │   ├── LiveGenerationError      writing into (or dropping) the generation readers serve
@@ -18,6 +19,9 @@ re-exports them and adds the generation- and lock-specific subclasses that only 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from core.errors import (
     GenerationNotFoundError,
     IndexLayerError,
@@ -26,6 +30,8 @@ from core.errors import (
 )
 
 __all__ = [
+    "BulkItemFailure",
+    "BulkWriteError",
     "GenerationNotFoundError",
     "GenerationStateError",
     "IndexLayerError",
@@ -74,3 +80,30 @@ class StoreLockedError(IndexLayerError):
             "or write into a new generation instead of the one being read."
         )
         self.path = path
+
+
+@dataclass(frozen=True)
+class BulkItemFailure:
+    """One chunk a bulk write could not store: its id, the engine's status and reason."""
+
+    chunk_id: str
+    status: int | str
+    reason: str
+
+
+class BulkWriteError(IndexLayerError):
+    """Chunks that a server refused (or kept rejecting after retries), each with its reason.
+
+    Raised after the whole batch was sent: chunks not listed were written.
+    """
+
+    def __init__(self, backend: str, index: str, failures: Sequence[BulkItemFailure]) -> None:
+        shown = "; ".join(f"{f.chunk_id}: HTTP {f.status} {f.reason}" for f in failures[:10])
+        more = f"; and {len(failures) - 10} more" if len(failures) > 10 else ""
+        super().__init__(
+            f"{backend} index '{index}' refused {len(failures)} chunk(s): {shown}{more}. "
+            "Chunks not listed were written; fix the reported chunks (or the mapping) and upsert them again."
+        )
+        self.backend = backend
+        self.index = index
+        self.failures = tuple(failures)

@@ -219,7 +219,7 @@ class EmbeddedGenerationCatalog:
         have a writer open; readers are fine (they never write).
         """
         with _blocking_lock(self._lock_file):
-            created = self._next_created_at()
+            created = next_created_at(self.generations())
             gid = generation_id or new_generation_id(created)
             path = self.generations_dir / gid
             if path.exists():
@@ -315,13 +315,7 @@ class EmbeddedGenerationCatalog:
     ) -> GenerationInfo:
         """Record build results (chunk count, evaluation scores as notes) in ``meta.json``."""
         with _blocking_lock(self._lock_file):
-            info = self._read_info(generation_id)
-            update: dict[str, Any] = {}
-            if chunk_count is not None:
-                update["chunk_count"] = chunk_count
-            if notes:
-                update["notes"] = {**info.notes, **notes}
-            info = info.model_copy(update=update)
+            info = with_build_results(self._read_info(generation_id), chunk_count, notes)
             self._write_info(info)
             return self._with_live(info, self.pointer())
 
@@ -339,7 +333,11 @@ class EmbeddedGenerationCatalog:
             raise ValueError(f"gc keep must be >= 1 (the live generation is always kept), got {keep}")
         with _blocking_lock(self._lock_file):
             pointer = self.pointer()
-            ordered = keep_order([g.id for g in self.generations()], pointer)
+            ordered = keep_order(
+                [g.id for g in self.generations()],
+                live=pointer.generation if pointer else None,
+                previous=pointer.previous if pointer else None,
+            )
             dropped: list[str] = []
             for gid in ordered[keep:]:
                 path = self.generations_dir / gid
@@ -365,13 +363,6 @@ class EmbeddedGenerationCatalog:
         # a shared lock succeeds beside readers and fails only against a writer's exclusive one
         for lock in self.generation_path(generation_id).glob("*.lock"):
             FolderLock(lock, exclusive=False).release()
-
-    def _next_created_at(self) -> datetime:
-        now = utcnow()
-        existing = self.generations()
-        if existing and existing[0].created_at >= now:
-            now = existing[0].created_at + timedelta(microseconds=1)
-        return now
 
     def _read_info(self, generation_id: str) -> GenerationInfo:
         meta = self.generation_path(generation_id) / META_FILE
@@ -401,11 +392,30 @@ def _clone_ignore(root: Path) -> Callable[[str, list[str]], set[str]]:
     return ignore
 
 
-def keep_order(newest_first: Sequence[str], pointer: LivePointer | None) -> list[str]:
-    """Generation ids in the order gc keeps them: live, previous, then newest first."""
-    first = [g for g in (pointer.generation, pointer.previous) if g] if pointer else []
-    first = [g for g in first if g in newest_first]
+def keep_order(newest_first: Sequence[str], *, live: str | None, previous: str | None) -> list[str]:
+    """Generation ids in the order gc keeps them: live, previous (the rollback target), then newest."""
+    first = [g for g in (live, previous) if g is not None and g in newest_first]
     return first + [g for g in newest_first if g not in first]
+
+
+def with_build_results(
+    info: GenerationInfo, chunk_count: int | None, notes: dict[str, str] | None
+) -> GenerationInfo:
+    """``info`` with a build's chunk count and notes (merged into the existing notes) recorded."""
+    update: dict[str, Any] = {}
+    if chunk_count is not None:
+        update["chunk_count"] = chunk_count
+    if notes:
+        update["notes"] = {**info.notes, **notes}
+    return info.model_copy(update=update)
+
+
+def next_created_at(newest_first: Sequence[GenerationInfo]) -> datetime:
+    """Now, or just after the newest generation: creation times order generations strictly."""
+    now = utcnow()
+    if newest_first and newest_first[0].created_at >= now:
+        now = newest_first[0].created_at + timedelta(microseconds=1)
+    return now
 
 
 # --------------------------------------------------------------------------- live reader

@@ -6,10 +6,11 @@ that names the live generation (so a reader follows promotions with no reopen). 
 
 - **BM25 k1=0.9, b=0.4** (the index's default similarity), the values of the reference runs in
   ``/work/shared/datasets/README.md``; OpenSearch's own default is 1.2/0.75.
-- **English analysis identical to the tantivy store's** (see ``ANALYSIS``), close to the
-  reference run's. The built-in ``english`` analyzer (standard tokenizer, Porter) scores about
-  the same on SciFact but keeps ``robotics.com`` or ``5,000`` as one token where tantivy sees
-  two, so the two backends would match different chunks for the same words.
+- **English analysis identical to the tantivy store's**, defined once in :mod:`index.analysis`
+  (this module never imports tantivy), close to the reference run's. The built-in ``english``
+  analyzer (standard tokenizer, Porter) scores about the same on SciFact but keeps
+  ``robotics.com`` or ``5,000`` as one token where tantivy sees two, so the two backends would
+  match different chunks for the same words.
 - **One analysed field** ``body``, filled by ``copy_to`` from ``title`` and ``text``. BM25 sees
   one length and one term frequency (as for a concatenation), and because ``copy_to`` is
   computed on the server from ``_source``, an ``update_by_query`` that rewrites only the ACL
@@ -25,8 +26,9 @@ that names the live generation (so a reader follows promotions with no reopen). 
   and ACL updates run ``*_by_query`` with ``refresh=true``.
 - **Bulk failures are reported per item**: 429/502/503/504/timeouts are retried with exponential
   backoff; whatever still fails (and anything not retryable, e.g. a mapping error) is raised as
-  :class:`BulkWriteError` naming each chunk id and reason. A refused connection fails at once
-  (:class:`index.errors.StoreUnavailableError`): retrying a dead node only delays the error.
+  :class:`index.errors.BulkWriteError` naming each chunk id and reason. A refused connection
+  fails at once (:class:`index.errors.StoreUnavailableError`): retrying a dead node only delays
+  the error.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -52,42 +53,25 @@ from opensearchpy.exceptions import (
 from core.acl import normalize_acl
 from core.models import Chunk
 from core.settings import BackendSettings
-from index.errors import GenerationNotFoundError, IndexLayerError, StoreUnavailableError
-from index.keywords_tantivy import SINGLE_CHARACTERS, as_utc, to_micros
-from index.types import Hit, SearchFilter, enforce_acl, require_filter
+from index.analysis import OPENSEARCH_ANALYSIS
+from index.errors import (
+    BulkItemFailure,
+    BulkWriteError,
+    GenerationNotFoundError,
+    GenerationStateError,
+    IndexLayerError,
+    StoreUnavailableError,
+)
+from index.timestamps import as_utc, to_micros
+from index.types import MAX_FETCH, Hit, SearchFilter, enforce_acl, fetch_target, fetched, require_filter
 
 BACKEND = "opensearch"
-META_KEY = "groundwork"
 MAPPING_VERSION = 1
 MAX_WINDOW = 10_000  # OpenSearch's default index.max_result_window
 RETRYABLE_STATUS = frozenset({408, 429, 502, 503, 504})
 _TERMS_BATCH = 1_000
 
-# The tantivy store's analysis, step for step: runs of letters and digits (Rust's
-# char::is_alphanumeric), tokens under 40 bytes, lowercased, Lucene's English stop words,
-# single letters and digits dropped, Snowball English (Porter2).
-ANALYSIS: dict[str, Any] = {
-    "tokenizer": {"gw_words": {"type": "pattern", "pattern": "[\\p{IsAlphabetic}\\p{N}]+", "group": 0}},
-    "filter": {
-        "gw_max_length": {"type": "length", "max": 39},
-        "gw_english_stop": {"type": "stop", "stopwords": "_english_"},
-        "gw_single_characters": {"type": "stop", "stopwords": list(SINGLE_CHARACTERS)},
-        "gw_english_stemmer": {"type": "stemmer", "language": "porter2"},
-    },
-    "analyzer": {
-        "gw_english": {
-            "type": "custom",
-            "tokenizer": "gw_words",
-            "filter": [
-                "gw_max_length",
-                "lowercase",
-                "gw_english_stop",
-                "gw_single_characters",
-                "gw_english_stemmer",
-            ],
-        }
-    },
-}
+ANALYSIS = OPENSEARCH_ANALYSIS  # see index.analysis: identical to the tantivy store's
 
 MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
@@ -218,27 +202,6 @@ def create_keyword_index(
 # --------------------------------------------------------------------------- bulk failures
 
 
-@dataclass(frozen=True)
-class BulkItemFailure:
-    chunk_id: str
-    status: int | str
-    reason: str
-
-
-class BulkWriteError(IndexLayerError):
-    """Chunks that OpenSearch refused (or kept rejecting after retries), each with its reason."""
-
-    def __init__(self, index: str, failures: Sequence[BulkItemFailure]) -> None:
-        shown = "; ".join(f"{f.chunk_id}: HTTP {f.status} {f.reason}" for f in failures[:10])
-        more = f"; and {len(failures) - 10} more" if len(failures) > 10 else ""
-        super().__init__(
-            f"OpenSearch index '{index}' refused {len(failures)} chunk(s): {shown}{more}. "
-            "Chunks not listed were written."
-        )
-        self.index = index
-        self.failures = tuple(failures)
-
-
 def _item_failure(info: Mapping[str, Any]) -> tuple[BulkItemFailure, bool]:
     """(the failure, whether retrying can help) from one failed bulk item."""
     status = info.get("status", "N/A")
@@ -266,7 +229,9 @@ class OpenSearchKeywordStore:
     """:class:`index.types.KeywordStore` over one OpenSearch index or alias.
 
     Bulk retries: up to ``max_retries`` more attempts for retryable item failures, waiting
-    ``initial_backoff_s``, then twice as long each time.
+    ``initial_backoff_s``, then twice as long each time. ``writable=False`` refuses every write
+    (the API's store on the live alias; see
+    :meth:`index.generations_opensearch.OpenSearchGenerationCatalog.reader`).
     """
 
     backend = BACKEND
@@ -279,6 +244,7 @@ class OpenSearchKeywordStore:
         chunk_size: int = 500,
         max_retries: int = 3,
         initial_backoff_s: float = 0.5,
+        writable: bool = True,
     ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -286,6 +252,7 @@ class OpenSearchKeywordStore:
             raise ValueError("max_retries and initial_backoff_s must be >= 0")
         self.client = client
         self.index = index
+        self.writable = writable
         self._chunk_size = chunk_size
         self._max_retries = max_retries
         self._backoff = initial_backoff_s
@@ -300,6 +267,7 @@ class OpenSearchKeywordStore:
 
     def upsert(self, chunks: Sequence[Chunk]) -> None:
         """Index chunks by id (replacing earlier versions); visible to search when this returns."""
+        self._writable("upsert into")
         if not chunks:
             return
         actions = [
@@ -309,9 +277,10 @@ class OpenSearchKeywordStore:
         failures = self._bulk(actions)
         self._refresh()
         if failures:
-            raise BulkWriteError(self.index, failures)
+            raise BulkWriteError(BACKEND, self.index, failures)
 
     def delete_documents(self, document_ids: Sequence[str]) -> None:
+        self._writable("delete from")
         ids = list(dict.fromkeys(document_ids))
         for start in range(0, len(ids), _TERMS_BATCH):
             query = {"query": {"terms": {"document_id": ids[start : start + _TERMS_BATCH]}}}
@@ -323,6 +292,7 @@ class OpenSearchKeywordStore:
 
         Only ``_source`` fields change; the text is re-indexed by the server from ``_source``.
         """
+        self._writable("update ACLs in")
         params: dict[str, Any] = {"acl": list(normalize_acl(acl)), "updated_at": None, "updated_us": None}
         if updated_at is not None:
             utc = as_utc(updated_at)
@@ -365,6 +335,27 @@ class OpenSearchKeywordStore:
             for rank, h in enumerate(resp["hits"]["hits"], start=1)
         ]
         return enforce_acl(hits, flt)
+
+    def fetch(
+        self, flt: SearchFilter, *, document_id: str | None = None, chunk_ids: Sequence[str] | None = None
+    ) -> list[Chunk]:
+        """Stored chunks by document and/or id through the same filter clauses as search."""
+        target = fetch_target(flt, document_id, chunk_ids)
+        if target is None:
+            return []
+        clauses = search_filters(target.flt)
+        if target.document_id is not None:
+            clauses.append({"term": {"document_id": target.document_id}})
+        if target.chunk_ids is not None:
+            clauses.append({"ids": {"values": list(target.chunk_ids)}})
+        body = {
+            "size": min(MAX_FETCH, MAX_WINDOW),
+            "track_total_hits": False,
+            "query": {"bool": {"filter": clauses}},
+        }
+        with translate_errors(self.index):
+            resp = self.client.search(index=self.index, body=body)
+        return fetched([chunk_from_source(h["_source"]) for h in resp["hits"]["hits"]], target.flt)
 
     def count(self) -> int:
         with translate_errors(self.index):
@@ -431,6 +422,13 @@ class OpenSearchKeywordStore:
                 break
             pending = [by_id[f.chunk_id] for f in retry]
         return final
+
+    def _writable(self, action: str) -> None:
+        if not self.writable:
+            raise GenerationStateError(
+                f"cannot {action} OpenSearch index '{self.index}': it was opened read-only (a reader "
+                "of the live alias); writers fill a new generation (OpenSearchGenerationCatalog.store)"
+            )
 
     def _refresh(self) -> None:
         with translate_errors(self.index):

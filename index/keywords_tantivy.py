@@ -7,8 +7,8 @@ One store is one index generation's ``keywords/`` folder. Why the choices below:
   (title + text concatenated). A separately boosted title field measured worse on SciFact
   (see ``bench/bm25_quality.py``).
 - **English analysis:** runs of letters and digits, lowercased, without Lucene's English stop
-  words and single characters, Snowball (Porter2) stemmed: the analysis of the reference run in
-  ``/work/shared/datasets/README.md``.
+  words and single characters, Snowball (Porter2) stemmed: defined once in :mod:`index.analysis`
+  for both keyword engines.
 - **BM25 parameters are tantivy's fixed k1=1.2, b=0.75**: tantivy (and its Python binding)
   exposes no similarity setting, unlike OpenSearch where we set k1=0.9, b=0.4.
 - **Queries are built from analysed tokens**, never parsed: user text with quotes, colons,
@@ -31,7 +31,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -40,53 +40,36 @@ import tantivy
 
 from core.acl import normalize_acl
 from core.models import Chunk
+from index.analysis import MAX_TOKEN_CHARS, SINGLE_CHARACTERS, body_text
 from index.errors import GenerationNotFoundError, GenerationStateError, IndexLayerError, StoreLockedError
 from index.generations import KEYWORDS_DIR, EmbeddedGenerationCatalog, FolderLock, LiveReader
-from index.types import GenerationInfo, Hit, SearchFilter, enforce_acl, require_filter
+from index.timestamps import as_utc, to_micros
+from index.types import (
+    MAX_FETCH,
+    GenerationInfo,
+    Hit,
+    SearchFilter,
+    enforce_acl,
+    fetch_target,
+    fetched,
+    require_filter,
+)
 
 BACKEND = "tantivy"
 ANALYZER_NAME = "gw_english"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_MAX_TOKEN_CHARS = 40  # tokens of 40+ bytes are base64, hashes, glued URLs: noise for BM25
-
-
-# Single letters and digits carry no meaning for BM25 ("don't" -> "don", "t"; "5,000" -> "5",
-# "000"): dropped, as by the reference run's \w\w+ tokenizer. A stop list does this ~2x faster
-# than tantivy's regex tokenizer (137 vs 59 us per chunk measured), which halves indexing time.
-SINGLE_CHARACTERS = tuple("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def english_analyzer() -> tantivy.TextAnalyzer:
-    """The analyzer used for indexing and querying (and by the rank-bm25 reference test)."""
+    """The analyzer used for indexing and querying: the steps of :mod:`index.analysis`."""
     return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(_MAX_TOKEN_CHARS))
+        .filter(tantivy.Filter.remove_long(MAX_TOKEN_CHARS))
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.stopword("english"))
         .filter(tantivy.Filter.custom_stopword(list(SINGLE_CHARACTERS)))
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )
-
-
-def body_text(chunk: Chunk) -> str:
-    """What BM25 sees for a chunk: its document title, then its text."""
-    return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text
-
-
-def as_utc(value: datetime) -> datetime:
-    """``value`` in UTC; a naive datetime is taken as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def to_micros(value: datetime) -> int:
-    """Microseconds since the epoch (naive = UTC).
-
-    Exact integers, not tantivy dates (which truncate to seconds by default), keep range
-    filters exact at their bounds and identical to the other stores'.
-    """
-    return (as_utc(value) - _EPOCH) // _MICROSECOND
 
 
 def _schema() -> tantivy.Schema:
@@ -210,6 +193,23 @@ class TantivyKeywordStore:
         ]
         return enforce_acl(hits, flt)
 
+    def fetch(
+        self, flt: SearchFilter, *, document_id: str | None = None, chunk_ids: Sequence[str] | None = None
+    ) -> list[Chunk]:
+        """Stored chunks by document and/or id through the same engine filters as search."""
+        target = fetch_target(flt, document_id, chunk_ids)
+        if target is None:
+            return []
+        self._check_open()
+        clauses = [(tantivy.Occur.Must, f) for f in self._filters(target.flt)]
+        if target.document_id is not None:
+            clauses.append((tantivy.Occur.Must, self._term("document_id", target.document_id)))
+        if target.chunk_ids is not None:
+            ids = tantivy.Query.term_set_query(self._schema, "chunk_id", list(target.chunk_ids))
+            clauses.append((tantivy.Occur.Must, ids))
+        chunks = self._stored_chunks(tantivy.Query.boolean_query(clauses), most=MAX_FETCH)
+        return fetched(chunks, target.flt)
+
     def count(self) -> int:
         self._check_open()
         return int(self._index.searcher().num_docs)
@@ -320,11 +320,12 @@ class TantivyKeywordStore:
             raise IndexLayerError("a tantivy keyword document has no stored payload: rebuild the generation")
         return Chunk.model_validate_json(raw)
 
-    def _stored_chunks(self, query: tantivy.Query) -> list[Chunk]:
+    def _stored_chunks(self, query: tantivy.Query, most: int | None = None) -> list[Chunk]:
         searcher = self._index.searcher()
         if searcher.num_docs == 0:
             return []
-        result = searcher.search(query, searcher.num_docs, count=False)
+        limit = searcher.num_docs if most is None else min(most, searcher.num_docs)
+        result = searcher.search(query, limit, count=False)
         return [self._payload(searcher.doc(address)) for _, address in result.hits]
 
     def _term(self, field: str, value: str) -> tantivy.Query:
@@ -367,7 +368,8 @@ def open_keyword_writer(catalog: EmbeddedGenerationCatalog, generation_id: str) 
 
 
 class LiveKeywordReader:
-    """Searches whatever generation is live, following promotions and rollbacks without restart.
+    """A :class:`index.types.KeywordReader` on whatever generation is live, following promotions
+    and rollbacks without restart. It has no write methods: it is what the API serves from.
 
     A :class:`index.generations.LiveReader` over read-only tantivy stores: one ``stat`` of the
     catalog's ``LIVE`` file per call; after a promotion the new generation is opened and the old
@@ -389,18 +391,15 @@ class LiveKeywordReader:
     def generation_id(self) -> str | None:
         return self._reader.generation_id
 
-    def upsert(self, chunks: Sequence[Chunk]) -> None:
-        raise GenerationStateError("the live keyword reader is read-only; write into a new generation")
-
-    def delete_documents(self, document_ids: Sequence[str]) -> None:
-        raise GenerationStateError("the live keyword reader is read-only; write into a new generation")
-
-    def update_acl(self, document_id: str, acl: Sequence[str], updated_at: datetime | None = None) -> int:
-        raise GenerationStateError("the live keyword reader is read-only; write into a new generation")
-
     def search(self, query: str, flt: SearchFilter, limit: int) -> list[Hit]:
         with self._reader.lease() as store:
             return store.search(query, flt, limit)
+
+    def fetch(
+        self, flt: SearchFilter, *, document_id: str | None = None, chunk_ids: Sequence[str] | None = None
+    ) -> list[Chunk]:
+        with self._reader.lease() as store:
+            return store.fetch(flt, document_id=document_id, chunk_ids=chunk_ids)
 
     def count(self) -> int:
         with self._reader.lease() as store:

@@ -20,7 +20,7 @@ empty ACL is readable by nobody in the engine, not only in ``enforce_acl``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -29,16 +29,10 @@ import numpy.typing as npt
 from core.acl import normalize_acl
 from core.models import Chunk, ChunkSpan
 from index.errors import ModelMismatchError
+from index.timestamps import rfc3339
 
 KEYWORD_FIELDS = ("acl", "document_id", "source_id")
 DATETIME_FIELDS = ("updated_at",)
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC RFC 3339 with microseconds; a naive datetime is taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def chunk_payload(chunk: Chunk, model_id: str) -> dict[str, Any]:

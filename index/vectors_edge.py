@@ -41,7 +41,17 @@ from index.errors import (
     StoreUnavailableError,
 )
 from index.generations import EmbeddedGenerationCatalog, FolderLock, LiveReader
-from index.types import GenerationInfo, Hit, SearchFilter, enforce_acl, require_filter
+from index.timestamps import rfc3339
+from index.types import (
+    MAX_FETCH,
+    GenerationInfo,
+    Hit,
+    SearchFilter,
+    enforce_acl,
+    fetch_target,
+    fetched,
+    require_filter,
+)
 from index.vector_payload import (
     DATETIME_FIELDS,
     KEYWORD_FIELDS,
@@ -52,7 +62,6 @@ from index.vector_payload import (
     chunk_from_payload,
     chunk_payload,
     query_vector,
-    rfc3339,
 )
 
 BACKEND = "qdrant-edge"
@@ -239,6 +248,24 @@ class EdgeVectorStore:
         ]
         return enforce_acl(hits, flt)
 
+    def fetch(
+        self, flt: SearchFilter, *, document_id: str | None = None, chunk_ids: Sequence[str] | None = None
+    ) -> list[Chunk]:
+        """Stored chunks by document and/or id through the same engine filter as search."""
+        target = fetch_target(flt, document_id, chunk_ids)
+        if target is None:
+            return []
+        must = _conditions(target.flt)
+        if target.document_id is not None:
+            must.append(qe.FieldCondition("document_id", match=qe.MatchValue(target.document_id)))
+        if target.chunk_ids is not None:
+            must.append(qe.HasIdCondition(set(target.chunk_ids)))
+        chunks = [
+            chunk_from_payload(r.payload or {})
+            for r in self._scroll(qe.Filter(must=must), with_payload=True, most=MAX_FETCH)
+        ]
+        return fetched(chunks, target.flt)
+
     def count(self) -> int:
         return int(self._shard.count(qe.CountRequest(exact=True)))
 
@@ -249,17 +276,23 @@ class EdgeVectorStore:
         if source_id is not None:
             must.append(qe.FieldCondition("source_id", match=qe.MatchValue(source_id)))
         flt = qe.Filter(must=must) if must else None
-        ids: set[str] = set()
+        return {str(r.id) for r in self._scroll(flt, with_payload=False)}
+
+    def _scroll(self, flt: qe.Filter | None, *, with_payload: bool, most: int | None = None) -> list[Any]:
+        """Every record ``flt`` selects (at most ``most``), page by page."""
+        records: list[Any] = []
         offset: Any = None
-        while True:
-            records, offset = self._shard.scroll(
+        while most is None or len(records) < most:
+            limit = _SCROLL_PAGE if most is None else min(_SCROLL_PAGE, most - len(records))
+            page, offset = self._shard.scroll(
                 qe.ScrollRequest(
-                    offset=offset, limit=_SCROLL_PAGE, filter=flt, with_payload=False, with_vector=False
+                    offset=offset, limit=limit, filter=flt, with_payload=with_payload, with_vector=False
                 )
             )
-            ids.update(str(r.id) for r in records)
+            records.extend(page)
             if offset is None:
-                return ids
+                break
+        return records
 
     def vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors by chunk id (tests prove ACL updates never re-embed)."""
@@ -295,6 +328,10 @@ def _documents(document_ids: Sequence[str]) -> qe.Filter:
 
 def engine_filter(flt: SearchFilter) -> qe.Filter:
     """The SearchFilter as an Edge filter: ACL ``match any`` plus optional narrowing."""
+    return qe.Filter(must=_conditions(flt))
+
+
+def _conditions(flt: SearchFilter) -> list[Any]:
     must: list[Any] = [qe.FieldCondition("acl", match=qe.MatchAny(list(flt.acl.terms)))]
     if flt.source_ids is not None:
         must.append(qe.FieldCondition("source_id", match=qe.MatchAny(list(flt.source_ids))))
@@ -308,7 +345,7 @@ def engine_filter(flt: SearchFilter) -> qe.Filter:
                 ),
             )
         )
-    return qe.Filter(must=must)
+    return must
 
 
 # --------------------------------------------------------------------------- generations
@@ -342,7 +379,8 @@ def open_generation_writer(
 
 
 class LiveVectorReader:
-    """Searches whatever generation is live, following promotions and rollbacks without restart.
+    """A :class:`index.types.VectorReader` on whatever generation is live, following promotions
+    and rollbacks without restart. It has no write methods: it is what the API serves from.
 
     Before each call it stats the catalog's ``LIVE`` file (about a microsecond); after a
     promotion it opens the new generation read-only and closes the old one once idle.
@@ -395,6 +433,12 @@ class LiveVectorReader:
     def search(self, vector: Sequence[float] | npt.NDArray[Any], flt: SearchFilter, limit: int) -> list[Hit]:
         with self._reader.lease() as store:
             return store.search(vector, flt, limit)
+
+    def fetch(
+        self, flt: SearchFilter, *, document_id: str | None = None, chunk_ids: Sequence[str] | None = None
+    ) -> list[Chunk]:
+        with self._reader.lease() as store:
+            return store.fetch(flt, document_id=document_id, chunk_ids=chunk_ids)
 
     def count(self) -> int:
         with self._reader.lease() as store:

@@ -27,8 +27,22 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from core.models import Chunk
 from core.settings import BackendSettings
-from index.errors import GenerationNotFoundError, ModelMismatchError, StoreUnavailableError
-from index.types import Hit, SearchFilter, enforce_acl, require_filter
+from index.errors import (
+    GenerationNotFoundError,
+    GenerationStateError,
+    ModelMismatchError,
+    StoreUnavailableError,
+)
+from index.types import (
+    GENERATION_META_KEY,
+    MAX_FETCH,
+    Hit,
+    SearchFilter,
+    enforce_acl,
+    fetch_target,
+    fetched,
+    require_filter,
+)
 from index.vector_payload import (
     DATETIME_FIELDS,
     KEYWORD_FIELDS,
@@ -42,7 +56,6 @@ from index.vector_payload import (
 )
 
 BACKEND = "qdrant"
-GENERATION_META_KEY = "groundwork"  # collection metadata key holding the GenerationInfo
 _BATCH = 256
 _SCROLL_PAGE = 1024
 
@@ -105,6 +118,10 @@ def create_generation_collection(
 
 def engine_filter(flt: SearchFilter) -> qm.Filter:
     """The SearchFilter as a Qdrant filter: ACL ``match any`` plus optional narrowing."""
+    return qm.Filter(must=_conditions(flt))
+
+
+def _conditions(flt: SearchFilter) -> list[qm.Condition]:
     must: list[qm.Condition] = [qm.FieldCondition(key="acl", match=qm.MatchAny(any=list(flt.acl.terms)))]
     if flt.source_ids is not None:
         must.append(qm.FieldCondition(key="source_id", match=qm.MatchAny(any=list(flt.source_ids))))
@@ -114,7 +131,7 @@ def engine_filter(flt: SearchFilter) -> qm.Filter:
                 key="updated_at", range=qm.DatetimeRange(gte=flt.updated_after, lte=flt.updated_before)
             )
         )
-    return qm.Filter(must=must)
+    return must
 
 
 def _documents(document_ids: Sequence[str]) -> qm.Filter:
@@ -128,6 +145,9 @@ class QdrantVectorStore:
     plans filtered searches itself: with payload indexes on ``acl`` it scans the filtered points
     exactly when a filter is restrictive, which keeps filtered recall high (measured in
     tests/integration/test_vector_recall.py).
+
+    ``writable=False`` refuses every write (the API's store on the live alias; see
+    :meth:`index.generations_qdrant.QdrantGenerationCatalog.reader`).
     """
 
     backend = BACKEND
@@ -142,6 +162,7 @@ class QdrantVectorStore:
         index_name: str | None = None,
         hnsw_ef: int | None = 128,
         exact: bool = False,
+        writable: bool = True,
     ) -> None:
         if dimension <= 0:
             raise ValueError(f"dimension must be positive, got {dimension}")
@@ -150,6 +171,7 @@ class QdrantVectorStore:
         self.model_id = model_id
         self.dimension = dimension
         self.index_name = index_name or collection
+        self.writable = writable
         # local mode is always exact and warns about search params, so it gets none
         self._params = None if is_local(client) else qm.SearchParams(hnsw_ef=hnsw_ef, exact=exact)
         self._where = f"Qdrant collection '{collection}'"
@@ -193,6 +215,7 @@ class QdrantVectorStore:
     # ---- writes
 
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]] | npt.NDArray[Any]) -> None:
+        self._writable("upsert into")
         self.check()
         matrix = as_matrix(vectors, len(chunks), self.dimension, self._where, self.model_id)
         with self._translate():
@@ -208,6 +231,7 @@ class QdrantVectorStore:
                 self.client.upsert(self.collection, points=points, wait=True)
 
     def delete_documents(self, document_ids: Sequence[str]) -> None:
+        self._writable("delete from")
         if not document_ids:
             return
         self.check()
@@ -218,6 +242,7 @@ class QdrantVectorStore:
 
     def update_acl(self, document_id: str, acl: Sequence[str], updated_at: datetime | None = None) -> int:
         """Rewrite the payload in place (``set_payload``): vectors are never touched."""
+        self._writable("update ACLs in")
         self.check()
         update = acl_update(acl, updated_at)
         flt = _documents([document_id])
@@ -250,6 +275,22 @@ class QdrantVectorStore:
         ]
         return enforce_acl(hits, flt)
 
+    def fetch(
+        self, flt: SearchFilter, *, document_id: str | None = None, chunk_ids: Sequence[str] | None = None
+    ) -> list[Chunk]:
+        """Stored chunks by document and/or id through the same engine filter as search."""
+        target = fetch_target(flt, document_id, chunk_ids)
+        if target is None:
+            return []
+        self.check()
+        must = _conditions(target.flt)
+        if target.document_id is not None:
+            must.append(qm.FieldCondition(key="document_id", match=qm.MatchValue(value=target.document_id)))
+        if target.chunk_ids is not None:
+            must.append(qm.HasIdCondition(has_id=list(target.chunk_ids)))
+        records = self._scroll(qm.Filter(must=must), with_payload=True, most=MAX_FETCH)
+        return fetched([chunk_from_payload(r.payload or {}) for r in records], target.flt)
+
     def count(self) -> int:
         self.check()
         with self._translate():
@@ -263,21 +304,28 @@ class QdrantVectorStore:
         if source_id is not None:
             must.append(qm.FieldCondition(key="source_id", match=qm.MatchValue(value=source_id)))
         flt = qm.Filter(must=must) if must else None
-        ids: set[str] = set()
+        return {str(r.id) for r in self._scroll(flt, with_payload=False)}
+
+    def _scroll(
+        self, flt: qm.Filter | None, *, with_payload: bool, most: int | None = None
+    ) -> list[qm.Record]:
+        """Every record ``flt`` selects (at most ``most``), page by page."""
+        records: list[qm.Record] = []
         offset: Any = None
         with self._translate():
-            while True:
-                records, offset = self.client.scroll(
+            while most is None or len(records) < most:
+                page, offset = self.client.scroll(
                     self.collection,
                     scroll_filter=flt,
-                    limit=_SCROLL_PAGE,
+                    limit=_SCROLL_PAGE if most is None else min(_SCROLL_PAGE, most - len(records)),
                     offset=offset,
-                    with_payload=False,
+                    with_payload=with_payload,
                     with_vectors=False,
                 )
-                ids.update(str(r.id) for r in records)
+                records.extend(page)
                 if offset is None:
-                    return ids
+                    break
+        return records
 
     def vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors by chunk id (tests prove ACL updates never re-embed)."""
@@ -294,3 +342,10 @@ class QdrantVectorStore:
 
     def _translate(self) -> contextlib.AbstractContextManager[None]:
         return translate_qdrant_errors(BACKEND, self.index_name)
+
+    def _writable(self, action: str) -> None:
+        if not self.writable:
+            raise GenerationStateError(
+                f"cannot {action} {self._where}: it was opened read-only (a reader of the live "
+                "alias); writers fill a new generation's collection (QdrantGenerationCatalog.store)"
+            )

@@ -21,9 +21,11 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from pipelines.checks import promotion_gate_result, promotion_gate_spec
 from pipelines.chunks import chunk_planned, make_chunker
 from pipelines.documents import parse_planned
 from pipelines.embeddings import embed_planned
+from pipelines.gate import GateOutcome, not_gated
 from pipelines.listing import list_and_plan
 from pipelines.progress import ProgressObserver
 from pipelines.promotion import promote_and_commit
@@ -41,6 +43,14 @@ class IngestConfig(dg.Config):
     """Re-read, re-parse and re-chunk every document and build a new generation from scratch."""
     allow_mass_delete: bool = False
     """Let this run delete more than pipeline.max_delete_share of a source."""
+
+
+class PromotionConfig(dg.Config):
+    """Options of the promotion step (``ops.live_generation.config``)."""
+
+    allow_regression: bool = False
+    """Promote the new generation even if the promotion gate would block it (logged, recorded
+    as gate_overridden; answer-level hard rules only with evaluation.gate.override_hard_rules)."""
 
 
 def source_partitions(source_ids: Sequence[str]) -> dg.StaticPartitionsDefinition:
@@ -129,15 +139,23 @@ def build_ingest_assets(partitions: dg.StaticPartitionsDefinition) -> list[dg.As
         partitions_def=partitions,
         group_name=GROUP,
         deps=[chunks],
-        description="Vectors for chunk texts not embedded before (cache keyed by model id and text hash).",
+        description="Vectors for chunk inputs (title + text) not embedded before (cache keyed by model "
+        "id and text hash), and for their sentences (pipeline.embed_sentences), which questions need.",
     )
     def embeddings(
         context: dg.AssetExecutionContext,
         groundwork: GroundworkResource,
         progress: dg.ResourceParam[ProgressObserver],
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        settings = groundwork.settings()
         with groundwork.manifest() as db:
-            report = embed_planned(db, context.partition_key, groundwork.embedder(), progress)
+            report = embed_planned(
+                db,
+                context.partition_key,
+                groundwork.embedder(),
+                progress,
+                embed_sentences=settings.pipeline.embed_sentences,
+            )
         return dg.MaterializeResult(metadata=report.metadata())
 
     @dg.asset(
@@ -165,11 +183,14 @@ def build_ingest_assets(partitions: dg.StaticPartitionsDefinition) -> list[dg.As
         partitions_def=partitions,
         group_name=GROUP,
         deps=[index_writes],
-        description="Promote the new generation (atomic pointer/alias swap), then commit the manifest; "
-        "old generations beyond backend.keep_generations are garbage-collected.",
+        check_specs=[promotion_gate_spec()],
+        description="Gate the new generation on the golden set (evaluation.gate), promote it (atomic "
+        "pointer/alias swap), then commit the manifest; old generations beyond "
+        "backend.keep_generations are garbage-collected. A blocked generation is dropped.",
     )
     def live_generation(
         context: dg.AssetExecutionContext,
+        config: PromotionConfig,
         groundwork: GroundworkResource,
         progress: dg.ResourceParam[ProgressObserver],
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
@@ -183,7 +204,16 @@ def build_ingest_assets(partitions: dg.StaticPartitionsDefinition) -> list[dg.As
                 groundwork.embedder(),
                 run_id=context.run_id,
                 progress=progress,
+                allow_regression=config.allow_regression,
             )
-        return dg.MaterializeResult(metadata=report.metadata())
+        gate = report.gate
+        if gate is not None and gate.outcome is GateOutcome.OVERRIDDEN:
+            context.log.warning(f"promotion gate overridden by allow_regression: {gate.describe()}")
+        elif gate is not None and gate.blocks:
+            context.log.warning(f"{gate.describe()} ({gate.reason})")
+        return dg.MaterializeResult(
+            metadata=report.metadata(),
+            check_results=[promotion_gate_result(gate or not_gated("nothing to promote"))],
+        )
 
     return [manifest, parsed_documents, chunks, embeddings, index_writes, live_generation]

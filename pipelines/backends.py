@@ -97,7 +97,7 @@ class IndexBackend(Protocol):
     def drop(self, generation_id: str) -> None: ...
     def gc(self) -> list[str]: ...
     def readers(
-        self, *, exact: bool = False
+        self, *, exact: bool = False, generation_id: str | None = None
     ) -> contextlib.AbstractContextManager[tuple[VectorStore, KeywordStore] | None]: ...
     def writer_lock(self) -> contextlib.AbstractContextManager[None]: ...
     def close(self) -> None: ...
@@ -180,23 +180,32 @@ class EmbeddedBackend:
         return self.catalog.gc(self.settings.backend.keep_generations)
 
     @contextlib.contextmanager
-    def readers(self, *, exact: bool = False) -> Iterator[tuple[VectorStore, KeywordStore] | None]:
-        """Read-only stores on the live generation (``exact``: brute-force vector search, for audits)."""
-        live = self.catalog.live()
-        if live is None:
+    def readers(
+        self, *, exact: bool = False, generation_id: str | None = None
+    ) -> Iterator[tuple[VectorStore, KeywordStore] | None]:
+        """Read-only stores on the live generation, or on ``generation_id`` (a candidate the
+        promotion gate evaluates before it goes live); ``exact``: brute-force vector search.
+
+        Both stores open read-only: they take the shared folder locks (beside the API's readers),
+        never the exclusive one a writer or ``drop`` needs, and are closed on exit.
+        """
+        info = self.catalog.live() if generation_id is None else self.catalog.info(generation_id)
+        if info is None:
             yield None
             return
-        path = self.catalog.generation_path(live.id)
+        path = self.catalog.generation_path(info.id)
         vectors = EdgeVectorStore(
             path / "vectors",
-            model_id=live.embedding_model,
-            dimension=live.dimension,
+            model_id=info.embedding_model,
+            dimension=info.dimension,
             writable=False,
             index_name=self.catalog.index_name,
             tuning=EdgeSearchTuning(exact=True) if exact else None,
         )
         try:
-            keywords = TantivyKeywordStore(path / KEYWORDS_DIR)
+            keywords = TantivyKeywordStore(
+                path / KEYWORDS_DIR, writable=False, index_name=self.catalog.index_name
+            )
             try:
                 yield vectors, keywords
             finally:
@@ -319,7 +328,23 @@ class ServerBackend:
         return self.catalog.gc(self.settings.backend.keep_generations)
 
     @contextlib.contextmanager
-    def readers(self, *, exact: bool = False) -> Iterator[tuple[VectorStore, KeywordStore] | None]:
+    def readers(
+        self, *, exact: bool = False, generation_id: str | None = None
+    ) -> Iterator[tuple[VectorStore, KeywordStore] | None]:
+        """Stores on the live generation (through the aliases), or on ``generation_id``'s own
+        collection and index (a candidate the promotion gate evaluates); only searches are made."""
+        if generation_id is not None:
+            info = next((g for g in self.catalog.generations() if g.id == generation_id), None)
+            if info is None:
+                yield None
+                return
+            yield self._stores(
+                self.qdrant_catalog.collection_name(info.id),
+                self.opensearch_catalog.index_for(info.id),
+                info,
+                exact=exact,
+            )
+            return
         live = self.catalog.live()
         if live is None:
             yield None

@@ -4,14 +4,45 @@ They run after every ingest run (for its source) and can be run from the UI on t
 for every configured source). Logic lives in :mod:`pipelines.audit`; this module only maps it to
 Dagster results. Severity: disagreement, missing ACLs and a model mismatch are errors; staleness
 is a warning (an old runbook is still worth finding, and retrieval flags it as stale).
+
+``promotion_gate`` is different: it is declared on the ``live_generation`` asset itself (a check
+spec) and its result is emitted by that asset, because it reports the decision the promotion
+step took for this run's candidate (:mod:`pipelines.gate`): candidate vs live figures, failed
+rules, and whether an override promoted it anyway (then the check still fails, as a warning).
 """
 
 import dagster as dg
 
 from core.settings import Settings
 from pipelines.audit import audit_acl, audit_freshness, audit_model, audit_stores
+from pipelines.gate import GateDecision, GateOutcome
 from pipelines.manifest import utcnow
 from pipelines.resources import GroundworkResource
+
+PROMOTION_GATE = "promotion_gate"
+
+
+def promotion_gate_spec() -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        PROMOTION_GATE,
+        asset="live_generation",
+        description="The run's new generation is no worse than the live one on the golden set "
+        "(evaluation.gate.metric within evaluation.gate.tolerance) and breaks no answer-level hard "
+        "rule (citation validity 1.00, no ACL leak); otherwise it was not promoted.",
+    )
+
+
+def promotion_gate_result(decision: GateDecision) -> dg.AssetCheckResult:
+    """The gate's decision as the ``promotion_gate`` check: an error when it blocked, a warning
+    when an override promoted a candidate that failed it, a pass otherwise."""
+    overridden = decision.outcome is GateOutcome.OVERRIDDEN
+    return dg.AssetCheckResult(
+        check_name=PROMOTION_GATE,
+        passed=decision.passed,
+        severity=dg.AssetCheckSeverity.WARN if overridden else dg.AssetCheckSeverity.ERROR,
+        description=decision.describe(),
+        metadata=decision.metadata(),
+    )
 
 
 def _sources(context: dg.AssetCheckExecutionContext, settings: Settings) -> list[str]:

@@ -1,7 +1,9 @@
 """Chunk stage: parsed documents to token-bounded, structure-aware chunks with exact spans.
 
 The chunker counts tokens with the embedding model's own tokenizer and never plans a chunk
-longer than the model encodes (``min(chunking.max_tokens, model max length)``), so nothing is
+longer than the model encodes: the window is ``min(chunking.max_tokens, model max length)``
+minus the tokens of the document's title, which the embedding input carries in front of every
+chunk (:mod:`index.passages`, the same rule the retrieval evaluation chunks by), so nothing is
 silently truncated at embedding time. Chunk ids are deterministic (document id, span, text
 hash), which is what makes every store write idempotent: writing a chunk twice is writing it once.
 """
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 from core.embedding import Embedder
 from core.ids import chunk_id, content_hash
 from core.settings import ChunkingSettings
-from index.chunking import Chunker, hf_token_offsets
+from index.chunking import hf_token_offsets
+from index.passages import TitledChunker
 from pipelines.failpoints import failpoint
 from pipelines.manifest import ChunkRecord, Manifest
 from pipelines.plans import NEEDS_PARSE, Action, Stage
@@ -41,17 +44,19 @@ class ChunkReport:
         }
 
 
-def make_chunker(embedder: Embedder, settings: ChunkingSettings) -> Chunker:
-    """A chunker bounded by both the setting and what the model can encode."""
-    max_tokens = min(settings.max_tokens, embedder.max_tokens)
-    overlap = min(settings.overlap_tokens, max_tokens // 2)
-    return Chunker(hf_token_offsets(embedder.model.tokenizer), max_tokens=max_tokens, overlap_tokens=overlap)
+def make_chunker(embedder: Embedder, settings: ChunkingSettings) -> TitledChunker:
+    """A chunker bounded by the setting, what the model can encode and each document's title."""
+    return TitledChunker(
+        hf_token_offsets(embedder.model.tokenizer),
+        window=min(settings.max_tokens, embedder.max_tokens),
+        overlap_tokens=settings.overlap_tokens,
+    )
 
 
 def chunk_planned(
     manifest: Manifest,
     source_id: str,
-    chunker: Chunker | Callable[[], Chunker],
+    chunker: TitledChunker | Callable[[], TitledChunker],
     progress: ProgressObserver | None = None,
 ) -> ChunkReport:
     """Chunk every parsed document of the plan; replaces any chunks staged before.
@@ -67,16 +72,20 @@ def chunk_planned(
         report.staged = False
         return report
     todo = [d for d in store.documents(NEEDS_PARSE) if d.status == "parsed" and d.text is not None]
-    if todo and not isinstance(chunker, Chunker):
+    if todo and not isinstance(chunker, TitledChunker):
         chunker = chunker()
-    if isinstance(chunker, Chunker):
-        report.max_tokens = chunker.max_tokens
+    if isinstance(chunker, TitledChunker):
+        report.max_tokens = chunker.window
+    # the title the chunks will carry (explicit, parsed, else the indexed one): it shares the window
+    untitled = [d.document_id for d in todo if not (d.title or d.parsed_title)]
+    indexed = manifest.documents(source_id) if untitled else {}
     progress.stage(source_id, "chunk", len(todo))
     records: list[ChunkRecord] = []
     for doc in todo:
         assert doc.text is not None
-        assert isinstance(chunker, Chunker)
-        plans = chunker.plan(doc.text, doc.blocks or None)
+        assert isinstance(chunker, TitledChunker)
+        title = doc.meta(indexed.get(doc.document_id)).title
+        plans = chunker.plan(title, doc.text, doc.blocks or None)
         if not plans:
             store.record_failed(
                 doc.document_id,

@@ -19,12 +19,15 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from core.settings import Settings
 from pipelines.assets import GROUP, build_ingest_assets, source_partitions
 from pipelines.checks import build_ingest_checks
+from pipelines.evaluation import EVAL_GROUP, SWEEP_ASSET, build_evaluation_assets, evaluation_datasets
 from pipelines.progress import SilentProgress
 from pipelines.resources import GroundworkResource
 from pipelines.schedules import build_schedules
 from pipelines.sensors import build_folder_sensor
 
 JOB_NAME = "ingest"
+EVAL_JOB_NAME = "evaluate"
+TUNE_JOB_NAME = "tune"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = PROJECT_ROOT / "examples" / "groundwork.toml"
 
@@ -41,16 +44,36 @@ def build_ingest_job(partitions: dg.StaticPartitionsDefinition) -> UnresolvedAss
     )
 
 
+def build_evaluation_jobs() -> list[UnresolvedAssetJobDefinition]:
+    """``evaluate``: every evaluation asset but the sweep; ``tune``: the sweep (heavier, on demand)."""
+    sweep = dg.AssetSelection.assets(SWEEP_ASSET)
+    return [
+        dg.define_asset_job(
+            EVAL_JOB_NAME,
+            selection=dg.AssetSelection.groups(EVAL_GROUP) - sweep,
+            executor_def=dg.in_process_executor,
+            description="Evaluate the configured retrieval and the agent: datasets, golden set, metrics.",
+        ),
+        dg.define_asset_job(
+            TUNE_JOB_NAME,
+            selection=sweep,
+            executor_def=dg.in_process_executor,
+            description="Sweep retrieval settings on a tuning split; writes the recommended settings file.",
+        ),
+    ]
+
+
 def build_definitions(settings: Settings, resource: GroundworkResource | None = None) -> dg.Definitions:
     """Assets, checks, job, schedules and sensor for the sources in ``settings``."""
     partitions = source_partitions([s.id for s in settings.pipeline.sources])
     assets = build_ingest_assets(partitions)
     checks = build_ingest_checks(assets[-1])
     job = build_ingest_job(partitions)
+    evaluation = build_evaluation_assets(evaluation_datasets(settings), ingest_tail=assets[-1].key.path[-1])
     return dg.Definitions(
-        assets=assets,
+        assets=[*assets, *evaluation],
         asset_checks=checks,
-        jobs=[job],
+        jobs=[job, *build_evaluation_jobs()],
         schedules=build_schedules(settings, job),
         sensors=[build_folder_sensor(job)],
         resources={

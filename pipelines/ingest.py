@@ -11,6 +11,7 @@ The CLI layer calls :func:`ingest_command` (progress bar, summary table, exit co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -41,6 +42,7 @@ class CheckOutcome:
     passed: bool
     severity: str
     description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,7 +50,7 @@ class SourceRun:
     """One source's ingest run: what happened, what the checks say."""
 
     source_id: str
-    status: str  # ok | stopped (mass-delete guard) | failed
+    status: str  # ok | stopped (mass-delete guard) | blocked (promotion gate) | failed
     run_id: str
     summary: RunSummary | None = None
     generation: str | None = None
@@ -80,14 +82,17 @@ def run_ingest(
     full: bool = False,
     allow_mass_delete: bool = False,
     *,
+    allow_regression: bool = False,
     progress: ProgressObserver | None = None,
     instance: dg.DagsterInstance | None = None,
     embedder: Embedder | None = None,
 ) -> IngestReport:
     """Ingest one source (``source_id``) or every configured source, in order.
 
-    A source stopped by the mass-delete guard or failing does not stop the others; see each
-    :class:`SourceRun`'s ``status`` and ``error``. ``embedder`` lets a caller share a loaded model.
+    A source stopped by the mass-delete guard, blocked by the promotion gate or failing does not
+    stop the others; see each :class:`SourceRun`'s ``status`` and ``error``. ``allow_regression``
+    promotes new generations the gate would block (logged; see :mod:`pipelines.gate`).
+    ``embedder`` lets a caller share a loaded model.
     """
     started = time.perf_counter()
     ids = [settings.source(source_id).id] if source_id else [s.id for s in settings.pipeline.sources]
@@ -101,23 +106,31 @@ def run_ingest(
         "progress": progress or SilentProgress(),
     }
     run_config = {
-        "ops": {"manifest": {"config": {"full": full, "allow_mass_delete": allow_mass_delete}}},
+        "ops": {
+            "manifest": {"config": {"full": full, "allow_mass_delete": allow_mass_delete}},
+            "live_generation": {"config": {"allow_regression": allow_regression}},
+        },
         "loggers": {"console": {"config": {"log_level": "WARNING"}}},
     }
     if instance is None and os.environ.get("DAGSTER_HOME"):
         instance = dg.DagsterInstance.get()
     runs = []
-    for sid in ids:
-        result = dg.materialize(
-            [*assets, *checks],
-            partition_key=sid,
-            resources=resources,
-            run_config=run_config,
-            instance=instance,
-            raise_on_error=False,
-            tags={"groundwork/source": sid, "groundwork/trigger": "cli"},
-        )
-        runs.append(_source_run(sid, result))
+    with contextlib.ExitStack() as stack:
+        if instance is None:
+            # one throw-away instance for every source: making one (an in-memory SQLite with its
+            # migrations stamped) cost more than an unchanged source's whole run
+            instance = stack.enter_context(dg.DagsterInstance.ephemeral())
+        for sid in ids:
+            result = dg.materialize(
+                [*assets, *checks],
+                partition_key=sid,
+                resources=resources,
+                run_config=run_config,
+                instance=instance,
+                raise_on_error=False,
+                tags={"groundwork/source": sid, "groundwork/trigger": "cli"},
+            )
+            runs.append(_source_run(sid, result))
     return IngestReport(runs, time.perf_counter() - started)
 
 
@@ -142,6 +155,7 @@ def _source_run(source_id: str, result: dg.ExecuteInProcessResult) -> SourceRun:
                 passed=evaluation.passed,
                 severity=evaluation.severity.value,
                 description=evaluation.description or "",
+                metadata={k: v.value for k, v in evaluation.metadata.items()},
             )
         )
     final = run.metadata.get(FINAL_ASSET)
@@ -161,6 +175,12 @@ def _source_run(source_id: str, result: dg.ExecuteInProcessResult) -> SourceRun:
         run.summary = RunSummary.from_counts(counts, float(final.get("run seconds", 0.0)))
         generation = final.get("live generation")
         run.generation = str(generation) if generation not in (None, "unchanged") else None
+        if final.get("gate") == "blocked" and run.status == "ok":
+            run.status = "blocked"
+            run.error = (
+                "the promotion gate blocked the new generation; the live one stays (the "
+                "promotion_gate check below says why and what overrides it)"
+            )
     return run
 
 
@@ -260,7 +280,9 @@ def summary_table(report: IngestReport) -> Table:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for run in report.sources:
         s = run.summary or RunSummary()
-        status = {"ok": "[green]ok[/]", "stopped": "[yellow]stopped[/]"}.get(run.status, "[red]failed[/]")
+        status = {"ok": "[green]ok[/]", "stopped": "[yellow]stopped[/]", "blocked": "[red]blocked[/]"}.get(
+            run.status, "[red]failed[/]"
+        )
         failing = [c for c in run.checks if not c.passed]
         checks = (
             "[green]pass[/]"
@@ -292,6 +314,9 @@ def print_report(report: IngestReport, console: Console) -> None:
         if run.error:
             style = "yellow" if run.status == "stopped" else "red"
             console.print(f"[{style}]{run.source_id}: {run.error}[/]")
+        gate = run.metadata.get(FINAL_ASSET, {})
+        if gate.get("gate_overridden"):
+            console.print(f"[yellow]{run.source_id}: promotion gate overridden (--allow-regression)[/]")
         for check in run.checks:
             if not check.passed:
                 style = "yellow" if check.severity == "WARN" else "red"
@@ -311,13 +336,21 @@ def ingest_command(
     console: Console,
     *,
     show_progress: bool = True,
+    allow_regression: bool = False,
 ) -> int:
     """``groundwork ingest``: 0 when every source ran and no error-severity check failed,
-    1 otherwise (a stopped or failed source, a failing check)."""
+    1 otherwise (a stopped, blocked or failed source, a failing check)."""
     if show_progress and console.is_terminal:
         with rich_progress(console) as observer:
-            report = run_ingest(settings, source_id, full, allow_mass_delete, progress=observer)
+            report = run_ingest(
+                settings,
+                source_id,
+                full,
+                allow_mass_delete,
+                allow_regression=allow_regression,
+                progress=observer,
+            )
     else:
-        report = run_ingest(settings, source_id, full, allow_mass_delete)
+        report = run_ingest(settings, source_id, full, allow_mass_delete, allow_regression=allow_regression)
     print_report(report, console)
     return 0 if report.ok else 1

@@ -20,6 +20,9 @@ Tables::
     sources     last successful sync per source     (committed)
     plans, plan_documents, plan_chunks              (staged; pipelines.plans)
     dirty_documents                                 (journal; pipelines.plans)
+
+The committed tables' schema and the file's place (``data_dir/pipeline/manifest.sqlite3``) are
+defined in :mod:`index.manifest_reader`, the read-only side the API uses.
 """
 
 from __future__ import annotations
@@ -34,60 +37,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from core.models import Chunk, ChunkSpan
-
-MANIFEST_FILE = "manifest.sqlite3"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    document_id  TEXT PRIMARY KEY,
-    source_id    TEXT NOT NULL,
-    locator      TEXT NOT NULL,
-    uri          TEXT NOT NULL,
-    title        TEXT NOT NULL,
-    title_explicit INTEGER NOT NULL DEFAULT 0,
-    content_hash TEXT NOT NULL,
-    acl          TEXT NOT NULL,
-    updated_at   TEXT NOT NULL,
-    fingerprint  TEXT NOT NULL DEFAULT '',
-    validators   TEXT NOT NULL DEFAULT '{}',
-    chunk_count  INTEGER NOT NULL,
-    indexed_at   TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS documents_by_source ON documents (source_id);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id     TEXT PRIMARY KEY,
-    document_id  TEXT NOT NULL,
-    source_id    TEXT NOT NULL,
-    ordinal      INTEGER NOT NULL,
-    text         TEXT NOT NULL,
-    text_hash    TEXT NOT NULL,
-    span_start   INTEGER NOT NULL,
-    span_end     INTEGER NOT NULL,
-    section_path TEXT NOT NULL,
-    page         INTEGER
-);
-CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
-CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (source_id);
-CREATE TABLE IF NOT EXISTS failures (
-    source_id    TEXT NOT NULL,
-    locator      TEXT NOT NULL,
-    document_id  TEXT NOT NULL,
-    stage        TEXT NOT NULL,
-    reason       TEXT NOT NULL,
-    content_hash TEXT NOT NULL DEFAULT '',
-    fingerprint  TEXT NOT NULL DEFAULT '',
-    acl          TEXT NOT NULL DEFAULT '[]',
-    first_seen   TEXT NOT NULL,
-    last_seen    TEXT NOT NULL,
-    PRIMARY KEY (source_id, locator)
-);
-CREATE TABLE IF NOT EXISTS sources (
-    source_id       TEXT PRIMARY KEY,
-    last_sync_at    TEXT NOT NULL,
-    last_run_id     TEXT NOT NULL,
-    last_generation TEXT
-);
-"""
+from index.manifest_reader import COMMITTED_SCHEMA, manifest_path, parse_time
 
 
 def utcnow() -> datetime:
@@ -100,8 +50,7 @@ def to_iso(moment: datetime) -> str:
 
 
 def from_iso(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return parse_time(value)
 
 
 @dataclass(frozen=True)
@@ -288,14 +237,16 @@ class Manifest:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")  # a committed run survives power loss
         self.conn.execute("PRAGMA foreign_keys=OFF")
-        self.conn.executescript(_SCHEMA)
+        # the committed tables' schema is shared with the read side (index.manifest_reader, used
+        # by the API): one definition, so writer and reader cannot drift
+        self.conn.executescript(COMMITTED_SCHEMA)
         from pipelines.staging import create_staging_tables  # staging lives in the same file
 
         create_staging_tables(self.conn)
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> Manifest:
-        return cls(Path(data_dir) / "pipeline" / MANIFEST_FILE)
+        return cls(manifest_path(data_dir))
 
     # ---- lifecycle
 

@@ -10,8 +10,8 @@ Actions, decided by :func:`diff` from the listing and the committed manifest:
 action     when                                                        stores
 =========  ==========================================================  ====================
 add        a new document                                              upsert
-change     content changed (or ``--full``)                             replace
-rewrite    title/uri changed, or a crashed run may have left it wrong  replace (no parse)
+change     content or explicit title changed (or ``--full``)           replace
+rewrite    uri changed, or a crashed run may have left it wrong        replace (no parse)
 acl        only the ACL or updated_at changed                          payload update
 delete     gone, or now failing for good (404, unreadable ACL)         delete
 refresh    fingerprint changed, content identical (a ``touch``)        nothing
@@ -281,7 +281,11 @@ def _compare(
         return Action.CHANGE, "changed"
     if entry.title is None and previous.title_explicit:
         return Action.CHANGE, "changed"  # the parsed title is needed again
-    if (entry.title is not None and entry.title != previous.title) or entry.uri != previous.uri:
+    if entry.title is not None and entry.title != previous.title:
+        # the title is part of every chunk's embedding input and shares its token window
+        # (index.passages): a new title means new chunk bounds and new vectors
+        return Action.CHANGE, "changed"
+    if entry.uri != previous.uri:
         return Action.REWRITE, "rewritten"
     if entry.acl != previous.acl or base.updated_at != previous.updated_at:
         return Action.ACL, "acl_changed"

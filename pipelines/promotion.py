@@ -9,6 +9,16 @@ Promotion re-checks, under the writer lock, that the live generation is still th
 generation was copied from. If another run promoted in between (two sources ingesting at once),
 the copy would silently drop that run's changes, so the plan is written again on top of the new
 live generation first (a ``rebase``; cheap: vectors are cached).
+
+The promotion gate (:mod:`pipelines.gate`) runs after the rebase and before the swap, under the
+writer lock, so it evaluates exactly the generation that would go live against exactly the one
+that is live. A blocked candidate is dropped and the plan discarded, in that order, without a
+commit: the manifest keeps describing the live generation, so the next run diffs the source
+against it, finds the same changes again and builds (and gates) a new candidate. A blocked
+candidate is therefore never promoted later by recovery or by a retry, and no source change is
+lost. A crash between the drop and the discard leaves a plan whose generation is gone, which
+recovery discards (:mod:`pipelines.recovery`); a crash during the evaluation leaves an unpromoted
+generation, which recovery drops.
 """
 
 from __future__ import annotations
@@ -19,11 +29,12 @@ from dataclasses import dataclass, field
 
 from core.embedding import Embedder
 from core.settings import Settings
-from pipelines.backends import EmbeddedBackend, ServerBackend
+from pipelines.backends import EmbeddedBackend, ServerBackend, TargetKind
 from pipelines.commit import commit_plan
 from pipelines.failpoints import failpoint
+from pipelines.gate import GateDecision, evaluate_promotion, not_gated
 from pipelines.manifest import Manifest, utcnow
-from pipelines.plans import Stage, outcome_counts
+from pipelines.plans import Plan, Stage, outcome_counts
 from pipelines.progress import Metadata, ProgressObserver
 from pipelines.staging import PlanStore
 from pipelines.writes import write_plan
@@ -94,10 +105,15 @@ class PromotionReport:
     failures: int = 0
     seconds: float = 0.0
     summary: RunSummary = field(default_factory=RunSummary)
+    gate: GateDecision | None = None
+    blocked_generation: str | None = None
 
     def metadata(self) -> Metadata:
+        gate = self.gate or not_gated("nothing to promote: the run built no new generation")
         return {
             **self.summary.metadata(),
+            **gate.metadata(),
+            "blocked generation": self.blocked_generation or "none",
             "promoted": self.promoted,
             "live generation": self.generation_id or "unchanged",
             "previous generation": self.previous_generation or "none",
@@ -119,7 +135,10 @@ def promote_and_commit(
     *,
     run_id: str,
     progress: ProgressObserver | None = None,
+    allow_regression: bool = False,
 ) -> PromotionReport:
+    """Gate, promote and commit the staged plan of ``source_id`` (see the module docstring);
+    ``allow_regression`` promotes a candidate the gate would block (recorded in the report)."""
     started = time.perf_counter()
     store = PlanStore(manifest, source_id)
     report = PromotionReport(source_id)
@@ -128,6 +147,12 @@ def promote_and_commit(
         report.staged = False
         return report
     generation = plan.generation_id
+    if generation is None:
+        report.gate = not_gated(
+            "the run wrote into the live index (server mode, incremental): there is no candidate to gate"
+            if plan.target == TargetKind.LIVE.value
+            else "nothing to promote: the run changed nothing"
+        )
     if generation is not None:
         with backend.writer_lock():
             live = backend.live()
@@ -142,6 +167,18 @@ def promote_and_commit(
                 plan = store.require(Stage.WRITTEN, what="promotion")
                 assert plan is not None
             if generation is not None and live_id != generation:
+                report.gate = evaluate_promotion(
+                    settings,
+                    backend,
+                    manifest,
+                    store,
+                    embedder,
+                    candidate=generation,
+                    live=backend.live(),
+                    allow_regression=allow_regression,
+                )
+                if report.gate.blocks:
+                    return _block(report, backend, store, plan, generation, live_id, started)
                 failpoint("before-promote")
                 backend.promote(generation)
                 report.promoted = True
@@ -158,5 +195,33 @@ def promote_and_commit(
     report.documents, report.chunks, report.failures = counts.documents, counts.chunks, counts.failures
     if report.promoted:
         report.dropped_generations = backend.gc()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _block(
+    report: PromotionReport,
+    backend: EmbeddedBackend | ServerBackend,
+    store: PlanStore,
+    plan: Plan,
+    generation: str,
+    live_id: str | None,
+    started: float,
+) -> PromotionReport:
+    """Keep the live generation: drop the blocked candidate, then discard the plan (no commit)."""
+    outcome = outcome_counts(store.documents())
+    elapsed = plan.counts.get("listing_seconds", 0.0) + (utcnow() - plan.created_at).total_seconds()
+    report.summary = RunSummary.from_counts(
+        {**plan.counts, **outcome, "rewritten": 0, "parse_failed": 0}, elapsed
+    )
+    backend.drop(generation)
+    failpoint("after-gate-drop")
+    store.discard()
+    report.blocked_generation = generation
+    report.generation_id = live_id
+    manifest = store.manifest
+    report.documents = manifest.document_count(store.source_id)
+    report.chunks = manifest.chunk_count(store.source_id)
+    report.failures = len(manifest.failures(store.source_id))
     report.seconds = time.perf_counter() - started
     return report

@@ -7,6 +7,7 @@ environment and ``GW_CONFIG_FILE`` when a run starts (so secrets stay out of the
 the in-process runner pass a frozen settings object with :meth:`GroundworkResource.for_settings`.
 """
 
+import functools
 import os
 import threading
 from pathlib import Path
@@ -35,6 +36,13 @@ def shared_embedder(settings: Settings) -> Embedder:
             embedder = Embedder(settings.embedding)
             _EMBEDDERS[key] = embedder
         return embedder
+
+
+@functools.lru_cache(maxsize=16)
+def _settings_from_json(settings_json: str) -> Settings:
+    """Parsed once per process: every step asks for the settings, and validating them each time
+    was a tenth of an unchanged run (nothing is held but the parsed object)."""
+    return Settings.model_validate_json(settings_json)
 
 
 _ENV_LOCK = threading.Lock()
@@ -77,7 +85,7 @@ class GroundworkResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def settings(self) -> Settings:
         if self.settings_json:
-            return Settings.model_validate_json(self.settings_json)
+            return _settings_from_json(self.settings_json)
         if self.config_file:
             return load_settings_file(Path(self.config_file))
         return load_settings()

@@ -10,8 +10,9 @@ one) again converges. What makes the *next* run know it has to is decided before
 - writes into the live generation (server mode) first mark every document they touch as dirty;
   the next run rewrites dirty documents from scratch, whatever the manifest says.
 
-Vectors come from the embedding cache (the embed stage filled it); a miss (a cleared cache, a
-rebuild for a new model) is embedded here and counted.
+Vectors (of :func:`index.passages.embedding_input`: title and chunk text) come from the
+embedding cache (the embed stage filled it); a miss (a cleared cache, a rebuild for a new
+model) is embedded here and counted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import cast
 from core.embedding import Embedder
 from core.models import Chunk
 from core.settings import Settings
+from index.passages import embedding_input
 from pipelines.backends import EmbeddedBackend, ServerBackend, TargetKind, WriteTarget
 from pipelines.failpoints import failpoint
 from pipelines.manifest import IndexedDocument, Manifest
@@ -208,7 +210,7 @@ def _upsert(
 ) -> None:
     before = embedder.encoded_count
     for batch in chunk_batches(chunks, BATCH):
-        vectors = embedder.encode([c.text for c in batch])
+        vectors = embedder.encode([embedding_input(c) for c in batch])
         target.vectors.upsert(batch, cast(Sequence[Sequence[float]], vectors))  # an ndarray
         failpoint("between-stores")  # vectors hold this batch, keywords do not
         target.keywords.upsert(batch)

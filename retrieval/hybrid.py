@@ -29,7 +29,7 @@ from core.embedding import Embedder
 from core.errors import StoreUnavailableError
 from core.models import Chunk
 from core.settings import FusionMethod, RetrievalSettings, Settings
-from index.types import Hit, KeywordStore, SearchFilter, VectorStore, require_filter
+from index.types import Hit, KeywordReader, SearchFilter, VectorReader, require_filter
 from retrieval.freshness import FreshnessPolicy, aware, now
 from retrieval.fusion import Normalization, reciprocal_rank_fusion, weighted_fusion
 from retrieval.rerankers import Reranker, build_reranker
@@ -100,8 +100,8 @@ class HybridRetriever:
     def __init__(
         self,
         *,
-        vectors: VectorStore,
-        keywords: KeywordStore,
+        vectors: VectorReader,
+        keywords: KeywordReader,
         embedder: Embedder,
         settings: RetrievalSettings | None = None,
         fusion: FusionConfig | None = None,
@@ -128,7 +128,7 @@ class HybridRetriever:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, vectors: VectorStore, keywords: KeywordStore, embedder: Embedder
+        cls, settings: Settings, *, vectors: VectorReader, keywords: KeywordReader, embedder: Embedder
     ) -> HybridRetriever:
         """The retriever the settings describe, over stores the caller opened."""
         return cls(

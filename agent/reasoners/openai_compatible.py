@@ -19,12 +19,12 @@ from typing import Any
 
 import httpx
 
-from agent.config import AgentSettings
 from agent.reasoners.base import Draft
 from agent.reasoners.extractive import ExtractiveReasoner, refusal_reason
 from agent.state import Action, AgentState
 from agent.text import fence, looks_like_instructions, new_fence, strip_links
 from core.errors import GroundworkError
+from core.settings import AgentSettings
 from retrieval.sentences import split_sentences
 
 SYSTEM_PROMPT = (

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,13 @@ class BeirDataset:
     corpus: dict[str, BeirDocument]
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
+
+    def sample(self, n: int, *, seed: int = 0) -> BeirDataset:
+        """``n`` of the judged queries drawn at random (seeded: the same draw every run)."""
+        if n >= len(self.queries):
+            return self
+        rng = random.Random(f"{self.name}/{self.split}/{seed}")
+        return self.subset(sorted(rng.sample(sorted(self.queries), n)))
 
     def subset(self, query_ids: list[str]) -> BeirDataset:
         """The same corpus with only ``query_ids`` (for quick runs and regression gates)."""
@@ -111,4 +119,33 @@ def load_beir(root: Path | str, split: str = "test") -> BeirDataset:
         corpus=corpus,
         queries={q: all_queries[q] for q in qrels},
         qrels=qrels,
+    )
+
+
+def merge_splits(parts: Sequence[BeirDataset]) -> BeirDataset:
+    """One dataset holding the judged queries of several splits of one corpus (indexed once).
+
+    The split is named ``"train+test"`` and so on; each part's own qrels stay available to
+    score it separately (:meth:`retrieval.evaluation.runner.EvalSession.reports`).
+    """
+    if not parts:
+        raise ValueError("merge_splits needs at least one split")
+    first = parts[0]
+    if any(p.root != first.root for p in parts):
+        raise ValueError("merge_splits: the splits come from different datasets")
+    clash = set(first.queries)
+    for p in parts[1:]:
+        if clash & set(p.queries):
+            raise ConfigurationError(
+                f"{first.root}: splits {first.split!r} and {p.split!r} share query ids; "
+                "evaluate them one at a time"
+            )
+        clash |= set(p.queries)
+    return BeirDataset(
+        name=first.name,
+        root=first.root,
+        split="+".join(p.split for p in parts),
+        corpus=first.corpus,
+        queries={q: t for p in parts for q, t in p.queries.items()},
+        qrels={q: j for p in parts for q, j in p.qrels.items()},
     )

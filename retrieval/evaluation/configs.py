@@ -114,6 +114,23 @@ def _from_mapping(data: dict[str, Any], fallback_name: str) -> EvalConfig:
         raise ConfigurationError(f"invalid evaluation configuration {fallback_name!r}: {exc}") from None
 
 
+def _from_retrieval_table(table: dict[str, Any], name: str) -> EvalConfig:
+    """What the service runs with these ``[retrieval]`` settings (min-max weighted fusion)."""
+    try:
+        s = RetrievalSettings.model_validate(table)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid [retrieval] settings in {name!r}: {exc}") from None
+    return EvalConfig(
+        name=name,
+        fusion=s.fusion,
+        rrf_k=s.rrf_k,
+        dense_weight=s.dense_weight,
+        reranker=s.reranker,
+        rerank_depth=s.rerank_depth,
+        candidates=max(s.candidates, 10),
+    )
+
+
 def resolve_config(spec: str) -> EvalConfig:
     """A named configuration, ``hybrid+<reranker spec>``, or a .toml/.yaml/.yml file."""
     configs = named_configs()
@@ -127,6 +144,9 @@ def resolve_config(spec: str) -> EvalConfig:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
         if not isinstance(data, dict):
             raise ConfigurationError(f"{path}: expected a table of configuration fields")
+        if isinstance(data.get("retrieval"), dict):
+            # a settings file (e.g. `groundwork tune`'s recommendation): its [retrieval] table
+            return _from_retrieval_table(data["retrieval"], path.stem)
         return _from_mapping(data, str(data.get("name", path.stem)))
     if spec.startswith("hybrid+"):
         return configs["hybrid-weighted"].model_copy(

@@ -7,8 +7,9 @@ the :class:`core.embedding.Embedder` cache (nothing is embedded twice across run
 into a real vector store and a real keyword store: Qdrant Edge + tantivy in a temporary folder
 by default, or Qdrant + OpenSearch servers.
 
-What is embedded is :func:`embedding_input`: the title, a blank line, then the chunk text. The
-chunk budget is the model window minus the title's tokens, so nothing is truncated.
+What is embedded is :func:`index.passages.embedding_input` (the title, a blank line, then the
+chunk text) and the chunk budget is the model window minus the title's tokens, so nothing is
+truncated: the same rules as the pipeline, so the figures describe what ships.
 Evaluation is at the document level: a document's score is the max over its chunks.
 """
 
@@ -28,22 +29,17 @@ from typing import Any, cast
 from core.embedding import Embedder, Vectors
 from core.models import Chunk, Document
 from core.settings import BackendMode, Settings
-from index.chunking import Chunker, hf_token_offsets
+from index.chunking import hf_token_offsets
 from index.keywords_tantivy import TantivyKeywordStore
+from index.passages import TitledChunker, embedding_input
 from index.types import KeywordStore, VectorStore
 from index.vectors_edge import EdgeVectorStore
 from retrieval.evaluation.beir import BeirDataset
-from retrieval.rerankers.base import passage_text
 
 EVAL_SOURCE = "eval"
 EVAL_UPDATED_AT = datetime(2020, 1, 1, tzinfo=UTC)
 """All evaluation documents share one timestamp, so runs are reproducible with a fixed as_of."""
 EVAL_ACL = ("public",)
-
-
-def embedding_input(chunk: Chunk) -> str:
-    """What the bi-encoder embeds for a chunk: its document title, a blank line, its text."""
-    return passage_text(chunk)
 
 
 def beir_documents(ds: BeirDataset) -> list[Document]:
@@ -67,22 +63,15 @@ class DocumentChunker:
 
     def __init__(self, embedder: Embedder, *, max_tokens: int, overlap_tokens: int) -> None:
         self.embedder = embedder
-        self.window = min(max_tokens, embedder.max_tokens)
-        self.overlap = overlap_tokens
-        self._offsets = hf_token_offsets(embedder.model.tokenizer)
-        self._chunkers: dict[int, Chunker] = {}
-
-    def _chunker(self, budget: int) -> Chunker:
-        if budget not in self._chunkers:
-            self._chunkers[budget] = Chunker(
-                self._offsets, max_tokens=budget, overlap_tokens=min(self.overlap, budget // 4)
-            )
-        return self._chunkers[budget]
+        # the pipeline's rule too (index.passages): what is evaluated is what ships
+        self._titled = TitledChunker(
+            hf_token_offsets(embedder.model.tokenizer),
+            window=min(max_tokens, embedder.max_tokens),
+            overlap_tokens=overlap_tokens,
+        )
 
     def chunks(self, doc: Document) -> list[Chunk]:
-        title_tokens = len(self._offsets(doc.title)) if doc.title else 0
-        budget = max(self.window - title_tokens, 64)
-        plans = self._chunker(budget).plan(doc.text)
+        plans = self._titled.plan(doc.title, doc.text)
         return [
             Chunk.from_document(doc, p.start, p.end, ordinal=i, section_path=p.section_path, page=p.page)
             for i, p in enumerate(plans)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from index.types import Hit, SearchFilter
 from retrieval.evaluation.beir import BeirDataset
 from retrieval.evaluation.configs import Engines, EvalConfig
 from retrieval.evaluation.indexing import EVAL_UPDATED_AT, EvalIndex, build_index
-from retrieval.evaluation.metrics import Run, evaluate, per_query
+from retrieval.evaluation.metrics import Qrels, Run, evaluate, per_query
 from retrieval.hybrid import EngineHits, FusionConfig, HybridRetriever
 from retrieval.rerankers import Reranker, build_reranker
 from retrieval.results import RetrievedChunk
@@ -191,20 +191,62 @@ class EvalSession:
         t0 = time.perf_counter()
         ranked, times = self.ranked(config)
         doc_run = self.document_run(ranked)
-        metrics = evaluate(self.dataset.qrels, doc_run)
+        report = self._report(
+            config, self.dataset.split, self.dataset.qrels, doc_run, times, time.perf_counter() - t0
+        )
+        return report, doc_run
+
+    def reports(self, config: EvalConfig, splits: Mapping[str, Qrels]) -> list[EvalReport]:
+        """One report per split, from one ranking of every query (a merged dataset, indexed once).
+
+        ``splits`` maps a split name to its judged queries' qrels (each a subset of this
+        session's queries): see :func:`retrieval.evaluation.beir.merge_splits`.
+        """
+        t0 = time.perf_counter()
+        ranked, times = self.ranked(config)
+        doc_run = self.document_run(ranked)
+        rank_s = time.perf_counter() - t0
+        by_query = dict(zip(self.qids, times, strict=True))
+        out: list[EvalReport] = []
+        for split, qrels in splits.items():
+            unknown = set(qrels) - set(by_query)
+            if unknown:
+                raise ValueError(f"split {split!r} has {len(unknown)} queries this session did not run")
+            out.append(
+                self._report(
+                    config,
+                    split,
+                    qrels,
+                    {q: doc_run[q] for q in qrels},
+                    [by_query[q] for q in qrels],
+                    rank_s,
+                )
+            )
+        return out
+
+    def _report(
+        self,
+        config: EvalConfig,
+        split: str,
+        qrels: Qrels,
+        doc_run: Run,
+        times: Sequence[float],
+        rank_s: float,
+    ) -> EvalReport:
+        metrics = evaluate(qrels, doc_run)
         timing = {
             "index_s": round(self.index_s, 3),
             "embed_queries_s": round(self.embed_queries_s, 3),
-            "rank_s": round(time.perf_counter() - t0, 3),
+            "rank_s": round(rank_s, 3),
             "search_ms_p50": round(percentile(times, 50), 3),
             "search_ms_p95": round(percentile(times, 95), 3),
             "embedded_now": self.index.timings_s.get("embedded_now", 0.0),
             **{k: round(v, 3) for k, v in self.index.timings_s.items() if k != "embedded_now"},
         }
-        report = EvalReport(
+        return EvalReport(
             dataset=self.dataset.name,
-            split=self.dataset.split,
-            queries=len(self.qids),
+            split=split,
+            queries=len(qrels),
             documents=len(self.dataset.corpus),
             chunks=len(self.index.chunks),
             backend=f"{self.index.vectors.backend}+{self.index.keywords.backend}",
@@ -212,7 +254,6 @@ class EvalSession:
             metrics={k: round(v, 4) for k, v in metrics.items()},
             timing=timing,
         )
-        return report, doc_run
 
     def evaluate(self, config: EvalConfig) -> EvalReport:
         return self.run(config)[0]
@@ -227,13 +268,27 @@ def evaluate_configs(
     *,
     settings: Settings | None = None,
     progress: Callable[[str], None] | None = None,
+    splits: Mapping[str, Qrels] | None = None,
+    on_report: Callable[[EvalReport], None] | None = None,
 ) -> list[EvalReport]:
-    """Index ``dataset`` once and evaluate every configuration on it."""
+    """Index ``dataset`` once and evaluate every configuration on it.
+
+    With ``splits`` (a merged dataset's splits, :func:`~retrieval.evaluation.beir.merge_splits`)
+    every configuration yields one report per split. ``on_report`` sees each report as soon as it
+    exists (long runs keep what they measured if a later configuration fails).
+    """
     configs = list(configs)
     dense = any(c.engines is not Engines.BM25 for c in configs)
+    out: list[EvalReport] = []
     with EvalSession(dataset, settings=settings, progress=progress, dense=dense) as session:
         session.engine_hits(max(c.candidates for c in configs))
-        return [session.evaluate(c) for c in configs]
+        for c in configs:
+            got = session.reports(c, splits) if splits else [session.evaluate(c)]
+            for r in got:
+                if on_report:
+                    on_report(r)
+            out.extend(got)
+    return out
 
 
 def mean_metric(reports: Sequence[EvalReport], metric: str) -> float:

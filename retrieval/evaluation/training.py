@@ -21,16 +21,16 @@ from retrieval.rerankers.maxsim import MaxSimScorer
 
 
 def training_rows(
-    session: EvalSession, config: EvalConfig, *, depth: int
+    session: EvalSession, config: EvalConfig, *, depth: int, query_ids: Sequence[str] | None = None
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(features, labels, queries used) from one indexed dataset split."""
+    """(features, labels, queries used) from one indexed dataset split (or ``query_ids`` of it)."""
     retriever = session.retriever(config.model_copy(update={"reranker": "none"}))
     scorer = MaxSimScorer(session.embedder)
     hits = session.engine_hits(config.candidates)
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     used = 0
-    for q in session.qids:
+    for q in session.qids if query_ids is None else query_ids:
         text = session.dataset.queries[q]
         ranked = retriever.rank(text, hits[q], as_of=EVAL_AS_OF, rerank=False)[:depth]
         relevant = {d for d, g in session.dataset.qrels[q].items() if g > 0}
@@ -49,15 +49,26 @@ def training_rows(
 
 
 def train_linear(
-    sessions: Sequence[EvalSession], config: EvalConfig, *, depth: int = 50, l2: float = 1.0
+    sessions: Sequence[EvalSession],
+    config: EvalConfig,
+    *,
+    depth: int = 50,
+    l2: float = 1.0,
+    query_ids: Sequence[Sequence[str] | None] | None = None,
 ) -> LinearModel:
-    """Fit the linear reranker on the sessions' judged queries."""
-    parts = [training_rows(s, config, depth=depth) for s in sessions]
+    """Fit the linear reranker on the sessions' judged queries (``query_ids``: per session)."""
+    chosen = query_ids or [None] * len(sessions)
+    parts = [
+        training_rows(s, config, depth=depth, query_ids=q) for s, q in zip(sessions, chosen, strict=True)
+    ]
     x = np.vstack([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     model = fit_logistic(x, y, l2=l2)
     info = {
-        "trained_on": ", ".join(f"{s.dataset.name}/{s.dataset.split}" for s in sessions),
+        "trained_on": ", ".join(
+            f"{s.dataset.name}/{s.dataset.split}" + ("" if q is None else f" ({len(q)} queries)")
+            for s, q in zip(sessions, chosen, strict=True)
+        ),
         "queries": str(sum(p[2] for p in parts)),
         "rows": str(len(y)),
         "positives": str(int(y.sum())),

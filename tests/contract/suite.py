@@ -34,8 +34,8 @@ chunks and searched with text. Every test corpus item carries both (:class:`Item
 query carries both (:class:`QueryCase`), so the same test body runs against either kind:
 
 - ``write(items)``; ``search(query, flt, limit)`` (the case's ``vector`` for dense stores, its
-  ``text`` for keyword stores); ``delete_documents``, ``update_acl``, ``count``, ``chunk_ids``
-  pass straight through to the store;
+  ``text`` for keyword stores); ``fetch``, ``delete_documents``, ``update_acl``, ``count``,
+  ``chunk_ids`` pass straight through to the store;
 - ``catalog``: the backend's :class:`index.types.GenerationCatalog`, fresh and empty;
 - ``read_vectors`` (dense stores, optional): ``ids -> {id: vector}``, used to prove that an ACL
   update never re-embeds.
@@ -45,7 +45,7 @@ The corpus is built so both kinds rank the same way: each chunk's text is ``"gro
 chunk in both kinds (the common word; any vector with ``limit`` above the corpus size), so
 :func:`visible` gives the exact set of chunk ids a principal may see.
 
-Stores must: call ``require_filter`` (a search without a ``SearchFilter`` is a ``TypeError``),
+Stores must: call ``require_filter`` (a search or fetch without a ``SearchFilter`` is a ``TypeError``),
 refuse ``limit < 1`` with ``ValueError``, push the ACL into the engine query, never return a
 chunk with an empty ACL, return hits with ranks 1..n and non-increasing scores, and round-trip
 every :class:`core.models.Chunk` field exactly (datetimes timezone-aware, in UTC).
@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import uuid
 import zlib
 from collections.abc import Callable, Sequence
@@ -253,6 +254,11 @@ class StoreUnderTest:
 
     def update_acl(self, document_id: str, acl: Sequence[str], updated_at: datetime | None = None) -> int:
         return self.store.update_acl(document_id, acl, updated_at)
+
+    def fetch(
+        self, flt: Any, *, document_id: str | None = None, chunk_ids: Sequence[str] | None = None
+    ) -> list[Chunk]:
+        return self.store.fetch(flt, document_id=document_id, chunk_ids=chunk_ids)
 
     def count(self) -> int:
         return self.store.count()
@@ -486,6 +492,21 @@ class FilteredSearchContract(_Base):
         got = visible(sut, BOB, source_ids=("src-b",), updated_after=datetime(2023, 1, 1, tzinfo=UTC))
         assert got == ids_of(items, "hr-policy")
 
+    def test_the_engine_filter_alone_enforces_the_acl(
+        self, loaded: tuple[StoreUnderTest, list[Item]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The re-check after the engine (enforce_acl, fetched) is defence in depth, never the
+        only guard: with it switched off, search and fetch still return exactly what is allowed."""
+        sut, items = loaded
+        module = sys.modules[type(sut.store).__module__]
+        monkeypatch.setattr(module, "enforce_acl", lambda hits, flt: hits)
+        monkeypatch.setattr(module, "fetched", lambda chunks, flt: list(chunks))
+        every_id = [it.chunk.id for it in items]
+        for p in (ALICE, BOB, CAROL, Principal(user_id="mallory", groups=("sales",))):
+            assert visible(sut, p) == allowed_ids(items, p), p
+            got = sut.fetch(SearchFilter.for_principal(p), chunk_ids=every_id)
+            assert {c.id for c in got} == allowed_ids(items, p), p
+
     def test_search_without_a_filter_is_refused(self, loaded: tuple[StoreUnderTest, list[Item]]) -> None:
         sut, _ = loaded
         with pytest.raises(TypeError):
@@ -521,6 +542,101 @@ class CountAndIdsContract(_Base):
         assert sut.count() == 300
         assert sut.chunk_ids() == {it.chunk.id for it in items}
         assert sut.chunk_ids(document_id=doc_id("bulk-7")) == ids_of(items, "bulk-7")
+
+
+class FetchContract(_Base):
+    """``fetch``: stored chunks by document or id, through the same engine ACL filter as search."""
+
+    def test_fetch_a_document_in_document_order(self, loaded: tuple[StoreUnderTest, list[Item]]) -> None:
+        sut, items = loaded
+        got = sut.fetch(SearchFilter.for_principal(ALICE), document_id=doc_id("pub"))
+        expected = sorted((it.chunk for it in items if it.chunk.document_id == doc_id("pub")), key=_order)
+        assert got == expected  # every field round-trips, in span order
+        assert all(c.updated_at.tzinfo is not None for c in got)
+
+    def test_fetch_by_ids_returns_exactly_the_readable_ones(
+        self, loaded: tuple[StoreUnderTest, list[Item]]
+    ) -> None:
+        sut, items = loaded
+        every_id = [it.chunk.id for it in items]
+        for p in (ALICE, BOB, CAROL, Principal(user_id="mallory", groups=("sales",))):
+            got = sut.fetch(SearchFilter.for_principal(p), chunk_ids=every_id)
+            assert {c.id for c in got} == allowed_ids(items, p), p
+            assert got == sorted(got, key=_order)
+
+    def test_a_forbidden_chunk_is_indistinguishable_from_a_missing_one(
+        self, loaded: tuple[StoreUnderTest, list[Item]]
+    ) -> None:
+        sut, items = loaded
+        bob = SearchFilter.for_principal(BOB)
+        missing_doc = sut.fetch(bob, document_id=doc_id("never-indexed"))
+        missing_ids = sut.fetch(bob, chunk_ids=[_uuid("never-indexed#0")])
+        assert missing_doc == missing_ids == []
+        assert sut.fetch(bob, document_id=doc_id("eng-spec")) == missing_doc
+        assert sut.fetch(bob, chunk_ids=sorted(ids_of(items, "eng-spec"))) == missing_ids
+        for p in (ALICE, BOB, CAROL):  # an empty ACL is readable by nobody
+            flt = SearchFilter.for_principal(p)
+            assert sut.fetch(flt, document_id=doc_id("locked")) == []
+            assert sut.fetch(flt, chunk_ids=sorted(ids_of(items, "locked"))) == []
+
+    def test_document_and_ids_combine(self, loaded: tuple[StoreUnderTest, list[Item]]) -> None:
+        sut, items = loaded
+        pub = [it.chunk for it in items if it.chunk.document_id == doc_id("pub")]
+        ids = [pub[1].id, *sorted(ids_of(items, "eng-spec"))]  # one of pub's, two of another document's
+        got = sut.fetch(SearchFilter.for_principal(ALICE), document_id=doc_id("pub"), chunk_ids=ids)
+        assert got == [pub[1]]
+
+    def test_narrowing_applies_as_in_search(self, loaded: tuple[StoreUnderTest, list[Item]]) -> None:
+        sut, items = loaded
+        every_id = [it.chunk.id for it in items]
+        src_b = SearchFilter.for_principal(ALICE, source_ids=("src-b",))
+        assert {c.id for c in sut.fetch(src_b, chunk_ids=every_id)} == ids_of(items, "eng-spec")
+        recent = SearchFilter.for_principal(CAROL, updated_after=datetime(2023, 1, 1, tzinfo=UTC))
+        assert {c.id for c in sut.fetch(recent, chunk_ids=every_id)} == allowed_ids(items, CAROL) - ids_of(
+            items, "old-memo"
+        )
+        nowhere = SearchFilter.for_principal(ALICE, source_ids=())
+        assert sut.fetch(nowhere, chunk_ids=every_id) == []
+
+    def test_revoking_access_hides_fetched_chunks_at_once(
+        self, loaded: tuple[StoreUnderTest, list[Item]]
+    ) -> None:
+        sut, _ = loaded
+        alice = SearchFilter.for_principal(ALICE)
+        assert len(sut.fetch(alice, document_id=doc_id("eng-spec"))) == 2
+        sut.update_acl(doc_id("eng-spec"), ["group:hr"])
+        assert sut.fetch(alice, document_id=doc_id("eng-spec")) == []
+        assert len(sut.fetch(SearchFilter.for_principal(BOB), document_id=doc_id("eng-spec"))) == 2
+
+    def test_fetch_needs_a_filter_and_a_target(self, loaded: tuple[StoreUnderTest, list[Item]]) -> None:
+        sut, _ = loaded
+        with pytest.raises(TypeError):
+            sut.fetch(None, document_id=doc_id("pub"))
+        with pytest.raises(TypeError):
+            sut.fetch({"acl": {"terms": ["public"]}}, document_id=doc_id("pub"))
+        with pytest.raises(ValueError, match="document_id or chunk_ids"):
+            sut.fetch(SearchFilter.for_principal(ALICE))
+        with pytest.raises(TypeError, match="sequence"):
+            sut.fetch(SearchFilter.for_principal(ALICE), chunk_ids=doc_id("pub"))
+
+    def test_ids_that_are_not_ids_find_nothing(self, loaded: tuple[StoreUnderTest, list[Item]]) -> None:
+        sut, items = loaded
+        alice = SearchFilter.for_principal(ALICE)
+        assert sut.fetch(alice, document_id="pub") == []
+        assert sut.fetch(alice, chunk_ids=[]) == []
+        hostile = ["pub#0", "' OR 1=1 --", "*", items[0].chunk.id.upper()]
+        assert sut.fetch(alice, chunk_ids=hostile) == []
+        assert sut.fetch(alice, chunk_ids=[*hostile, items[0].chunk.id]) == [items[0].chunk]
+
+    def test_fetch_reads_past_one_scroll_page(self, sut: StoreUnderTest) -> None:
+        items = [make_item("long-manual", i, topic=i % len(TOPICS), seed=i) for i in range(2100)]
+        sut.write(items)
+        got = sut.fetch(SearchFilter.for_principal(CAROL), document_id=doc_id("long-manual"))
+        assert [c.ordinal for c in got] == list(range(2100))
+
+
+def _order(chunk: Chunk) -> tuple[str, int, int, str]:
+    return (chunk.document_id, chunk.span.start, chunk.span.end, chunk.id)
 
 
 class GenerationContract(_Base):
@@ -675,6 +791,23 @@ class AclPropertyContract(_Base):
 
         check()
 
+    def test_fetch_never_violates_the_acl(self, sut: StoreUnderTest) -> None:
+        @self._settings()
+        @given(corpus=_corpora(), principals=st.lists(_principal_strategy, min_size=1, max_size=3))
+        def check(corpus: list[Item], principals: list[Principal]) -> None:
+            self._reset(sut, corpus)
+            every_id = [it.chunk.id for it in corpus]
+            documents = sorted({it.chunk.document_id for it in corpus})
+            for p in principals:
+                flt = SearchFilter.for_principal(p)
+                assert {c.id for c in sut.fetch(flt, chunk_ids=every_id)} == allowed_ids(corpus, p)
+                for document in documents:
+                    got = {c.id for c in sut.fetch(flt, document_id=document)}
+                    in_document = [it for it in corpus if it.chunk.document_id == document]
+                    assert got == allowed_ids(in_document, p), (p, document)
+
+        check()
+
     def test_revoking_a_group_takes_effect_without_reembedding(self, sut: StoreUnderTest) -> None:
         @self._settings()
         @given(corpus=_corpora(), group=st.sampled_from(_GROUPS), user=st.sampled_from(_USERS))
@@ -708,6 +841,7 @@ class StoreContract(
     DeleteContract,
     AclUpdateContract,
     FilteredSearchContract,
+    FetchContract,
     CountAndIdsContract,
     GenerationContract,
     AclPropertyContract,
@@ -727,6 +861,7 @@ __all__ = [
     "AclUpdateContract",
     "CountAndIdsContract",
     "DeleteContract",
+    "FetchContract",
     "FilteredSearchContract",
     "GenerationContract",
     "Item",

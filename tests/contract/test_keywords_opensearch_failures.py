@@ -21,10 +21,9 @@ import pytest
 
 from core.acl import Principal
 from core.settings import BackendSettings
-from index.errors import StoreUnavailableError
+from index.errors import BulkWriteError, StoreUnavailableError
 from index.generations_opensearch import OpenSearchGenerationCatalog
 from index.keywords_opensearch import (
-    BulkWriteError,
     OpenSearchKeywordStore,
     client_from_settings,
     opensearch_client,

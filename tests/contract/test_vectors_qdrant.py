@@ -6,17 +6,19 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import pytest
 from qdrant_client import QdrantClient
 
+from core.acl import PUBLIC
 from core.settings import BackendSettings
-from index.errors import ModelMismatchError, StoreUnavailableError
+from index.errors import GenerationStateError, ModelMismatchError, StoreUnavailableError
 from index.generations_qdrant import QdrantGenerationCatalog
-from index.types import SearchFilter
+from index.types import SearchFilter, VectorReader
 from index.vectors_qdrant import QdrantVectorStore, connect, create_generation_collection
 
-from .suite import ALICE, DIM, MODEL_ID, StoreContract, StoreUnderTest, make_item
+from .suite import ALICE, DIM, MODEL_ID, StoreContract, StoreUnderTest, doc_id, make_item
 
 
 class TestQdrantVectorStore(StoreContract):
@@ -87,7 +89,8 @@ def test_the_live_alias_follows_promotion_and_rollback(memory_client: QdrantClie
         sizes[info.id] = n
     first, second = list(sizes)
     catalog.promote(first)
-    live = catalog.store(model_id=MODEL_ID)  # the alias: one store for the API's lifetime
+    live = catalog.reader(model_id=MODEL_ID)  # the alias: one store for the API's lifetime
+    assert isinstance(live, VectorReader)
     assert live.count() == 3
     catalog.promote(second)
     assert live.count() == 5
@@ -96,6 +99,15 @@ def test_the_live_alias_follows_promotion_and_rollback(memory_client: QdrantClie
     assert {g.id: g.chunk_count for g in catalog.generations()} == sizes
     aliases = {a.alias_name: a.collection_name for a in memory_client.get_aliases().aliases}
     assert aliases == {"kb": f"kb__{first}"}
+    # the serving path cannot write into the live generation, even by casting the protocol away
+    item = make_item("sneaky")
+    with pytest.raises(GenerationStateError, match="read-only"):
+        cast(QdrantVectorStore, live).upsert([item.chunk], [item.vector])
+    with pytest.raises(GenerationStateError):
+        cast(QdrantVectorStore, live).update_acl(doc_id("d3-0"), [PUBLIC])
+    with pytest.raises(GenerationStateError):
+        cast(QdrantVectorStore, live).delete_documents([doc_id("d3-0")])
+    assert live.count() == 3
 
 
 def test_catalogs_of_two_indexes_do_not_see_each_other(memory_client: QdrantClient) -> None:
@@ -176,4 +188,4 @@ def test_a_missing_collection_is_generation_not_found(memory_client: QdrantClien
     with pytest.raises(GenerationNotFoundError, match="does not exist"):
         _store(memory_client, "kb__never").count()
     with pytest.raises(GenerationNotFoundError, match="no live generation"):
-        QdrantGenerationCatalog(memory_client, "kb").store(model_id=MODEL_ID)
+        QdrantGenerationCatalog(memory_client, "kb").reader(model_id=MODEL_ID)

@@ -9,12 +9,8 @@ appears in any response, JSON or SSE.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import sqlite3
-import threading
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +24,10 @@ from core.acl import Principal
 from core.embedding import Embedder
 from core.settings import Settings
 from retrieval.sentences import split_sentences
-from tests.integration.api_support import REPO, serve_in_thread, sse_events
+from tests.integration.api_support import serve_in_thread, sse_events
+from tests.integration.demo_corpus import USERS_FILE, DemoCorpus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-USERS_FILE = REPO / "examples" / "users.yaml"
 
 
 @dataclass
@@ -50,39 +45,11 @@ class Demo:
         return sqlite3.connect(Path(self.settings.backend.data_dir) / "pipeline" / "manifest.sqlite3")
 
 
-def demo_settings(data_dir: Path, web_url: str) -> Settings:
-    raw = tomllib.loads((REPO / "examples" / "groundwork.toml").read_text(encoding="utf-8"))
-    raw["backend"]["data_dir"] = str(data_dir)
-    raw["api"] = {**raw.get("api", {}), "users_file": str(USERS_FILE), "rate_limit_per_minute": 10_000}
-    for source in raw["pipeline"]["sources"]:
-        if "path" in source:
-            source["path"] = str(REPO / source["path"])
-        if "urls" in source:
-            source["urls"] = [u.replace("http://127.0.0.1:8765", web_url) for u in source["urls"]]
-    return Settings(**raw)
-
-
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Demo]:
-    from pipelines.ingest import run_ingest
-
-    handler = functools.partial(_QuietHandler, directory=str(REPO / "examples" / "web"))
-    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
-    try:
-        settings = demo_settings(tmp_path_factory.mktemp("demo"), f"http://127.0.0.1:{web.server_address[1]}")
-        report = run_ingest(settings, embedder=embedder)
-        assert all(s.status == "ok" for s in report.sources), [(s.source_id, s.error) for s in report.sources]
-        with serve_in_thread(create_app(settings, embedder=embedder)) as url:
-            yield Demo(url, settings, UserDirectory.from_file(USERS_FILE))
-    finally:
-        web.shutdown()
-        web.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+def demo(demo_corpus: DemoCorpus, embedder: Embedder) -> Iterator[Demo]:
+    """The session's ingested demo corpus (tests/integration/conftest.py), served over HTTP."""
+    with serve_in_thread(create_app(demo_corpus.settings, embedder=embedder)) as url:
+        yield Demo(url, demo_corpus.settings, UserDirectory.from_file(USERS_FILE))
 
 
 def forbidden_markers(demo: Demo, principal: Principal) -> list[str]:

@@ -129,7 +129,7 @@ def scenario(
 
 
 @pytest.mark.parametrize(
-    "point", ["after-generation-created", "between-stores", "before-promote", "after-promote"]
+    "point", ["after-generation-created", "between-stores", "mid-write", "before-promote", "after-promote"]
 )
 def test_sigkill_during_an_embedded_run_then_the_next_run_converges(scenario: Scenario, point: str) -> None:
     settings_file = scenario.root / "settings.json"
@@ -151,7 +151,7 @@ def test_sigkill_during_an_embedded_run_then_the_next_run_converges(scenario: Sc
     assert_converged(scenario.settings, scenario.expected)
 
 
-@pytest.mark.parametrize("point", ["after-listing", "after-parse", "mid-write", "after-commit"])
+@pytest.mark.parametrize("point", ["after-listing", "after-parse", "after-chunk", "after-commit"])
 def test_crash_in_process_at_other_points_converges(
     scenario: Scenario, point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,7 +33,13 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "fixtures" / "pipeline" / "corpus"
-CHECKS = {"stores_match_manifest", "chunks_have_acl", "source_freshness", "embedding_model_matches"}
+CHECKS = {
+    "stores_match_manifest",
+    "chunks_have_acl",
+    "source_freshness",
+    "embedding_model_matches",
+    "promotion_gate",
+}
 
 
 @pytest.fixture
@@ -60,8 +66,12 @@ def test_definitions_load_with_assets_checks_job_schedules_and_sensor(office: Pa
     assert job.partitions_def is not None
     assert sorted(job.partitions_def.get_partition_keys()) == ["office", "office-tickets"]
     graph = definitions.resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(ASSET_NAMES)
-    assert {k.name for k in graph.asset_check_keys} == CHECKS
+    # the ingest group; the evaluation group (pipelines.evaluation) is tested in test_eval_assets
+    ingest = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == "ingest"}
+    assert ingest == set(ASSET_NAMES)
+    live = "live_generation"
+    live_checks = {c.name for c in graph.asset_check_keys if c.asset_key.to_user_string() == live}
+    assert live_checks == CHECKS
     repository = definitions.get_repository_def()
     assert {s.name for s in repository.schedule_defs} == {
         schedule_name("office"),
@@ -223,7 +233,7 @@ def test_webserver_lists_the_graph_and_runs_a_launched_ingest(webserver: str, of
     [repo] = data["repositoriesOrError"]["nodes"]
     assert repo["location"]["name"] == "groundwork"
     assets = {"/".join(n["assetKey"]["path"]): n for n in repo["assetNodes"]}
-    assert set(assets) == set(ASSET_NAMES)
+    assert set(ASSET_NAMES) <= set(assets)  # plus the evaluation group
     checks = {c["name"] for c in assets["live_generation"]["assetChecksOrError"]["checks"]}
     assert checks == CHECKS
     assert [s["name"] for s in repo["schedules"]] == [schedule_name("office")]
@@ -250,3 +260,47 @@ def test_webserver_lists_the_graph_and_runs_a_launched_ingest(webserver: str, of
     assert status == "SUCCESS", (office / "dagster-dev.log").read_text()[-4000:]
     with Manifest.for_data_dir(office / "var") as manifest:
         assert manifest.document_count("office") == 6
+
+
+def test_cli_ingest_shows_progress_and_a_summary_and_failures_are_listed(
+    office: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``groundwork ingest``: the same assets in-process, a progress bar per stage on a terminal,
+    a summary table; ``groundwork failures`` lists what could not be indexed."""
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from pipelines.ingest import ingest_command
+
+    (office / "corpus" / "guides" / "scan.pdf").write_bytes(b"%PDF-1.4\nnot really a PDF\n%%EOF\n")
+    config = office / "groundwork.toml"
+    config.write_text(
+        f'[backend]\ndata_dir = "{office / "var"}"\n\n'
+        f'[[pipeline.sources]]\nid = "office"\nkind = "folder"\npath = "{office / "corpus"}"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GW_CONFIG_FILE", str(config))  # restored after the test (the CLI sets it)
+    monkeypatch.setenv("COLUMNS", "200")
+    settings = load_settings()
+
+    screen = Console(force_terminal=True, width=200, record=True)
+    assert ingest_command(settings, None, False, False, screen) == 0
+    shown = screen.export_text()
+    for stage in ("list", "parse", "chunk", "embed", "write"):
+        assert f"office: {stage}" in shown, stage
+    assert "groundwork ingest" in shown  # the summary table's title
+    assert "1 documents failed; `groundwork failures --source office`" in shown
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["failures", "--source", "office", "--config", str(config)])
+    assert listed.exit_code == 0, listed.output
+    assert "guides/scan.pdf" in listed.output
+    assert "parse" in listed.output
+
+    again = runner.invoke(app, ["ingest", "--source", "office", "--config", str(config)])
+    assert again.exit_code == 0, again.output
+    [row] = [line for line in again.output.splitlines() if line.strip("│ ").startswith("office")]
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert cells[:2] == ["office", "ok"]
+    assert cells[8:10] == ["0", "0"]  # unchanged: nothing embedded, nothing written

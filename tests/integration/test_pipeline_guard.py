@@ -32,7 +32,8 @@ def store_ids(settings: Settings) -> tuple[set[str], set[str]]:
         return stores[0].chunk_ids(source_id="office"), stores[1].chunk_ids(source_id="office")
 
 
-def test_emptying_a_source_stops_before_deleting(tmp_path: Path, embedder: Embedder) -> None:
+@pytest.mark.parametrize("left", ["sidecars", "nothing"])
+def test_emptying_a_source_stops_before_deleting(tmp_path: Path, embedder: Embedder, left: str) -> None:
     shutil.copytree(CORPUS, tmp_path / "corpus")
     settings = settings_for(tmp_path, embedder)
     assert run_ingest(settings, embedder=embedder).ok
@@ -43,9 +44,12 @@ def test_emptying_a_source_stops_before_deleting(tmp_path: Path, embedder: Embed
     assert before[0]
     assert before[0] == before[1]
 
-    for path in (tmp_path / "corpus").rglob("*"):
-        if path.is_file() and path.suffix in (".md", ".txt"):
-            path.unlink()  # a broken sync that leaves only the sidecars
+    for path in sorted((tmp_path / "corpus").rglob("*"), reverse=True):
+        if path.is_file() and (left == "nothing" or path.suffix in (".md", ".txt")):
+            path.unlink()  # a broken sync: only the ACL sidecars left, or an empty folder
+        elif path.is_dir() and left == "nothing":
+            path.rmdir()
+    assert (tmp_path / "corpus").is_dir()
     stopped = run_ingest(settings).source("office")
     assert stopped.status == "stopped"
     assert stopped.error is not None

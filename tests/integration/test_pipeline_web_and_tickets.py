@@ -106,6 +106,38 @@ def test_web_pages_are_fetched_conditionally(tmp_path: Path, embedder: Embedder)
         assert changed.checks_passed, changed.checks
 
 
+def test_a_stalled_page_times_out_as_a_failure_and_the_run_goes_on(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "ok.html").write_text(PAGE.format(title="Fleet news", body="Twelve new robots joined."))
+    (site_dir / "stalled.html").write_text(PAGE.format(title="Never seen", body="This page hangs."))
+    with serve(site_dir) as site:
+        site.stall_s["stalled.html"] = 6.0  # longer than timeout_s, shorter than the default
+        settings = settings_for(
+            tmp_path,
+            embedder,
+            [
+                {
+                    "id": "status",
+                    "kind": "web",
+                    "urls": [site.url("ok.html"), site.url("stalled.html")],
+                    "default_acl": ["public"],
+                    "timeout_s": 1.0,
+                }
+            ],
+        )
+        run = run_ingest(settings, embedder=embedder).source("status")
+        assert run.status == "ok", run.error
+        assert run.summary is not None
+        assert (run.summary.added, run.summary.failed) == (1, 1)
+        [stalled] = list_failures(settings, "status")
+        assert stalled.locator == site.url("stalled.html")
+        assert stalled.reason.startswith("timed out"), stalled.reason
+        assert keyword_hits(settings, Principal(user_id="v"), "new robots", "status") == ["Fleet news"]
+
+
 def test_tickets_from_jsonl_with_acls_and_failures(tmp_path: Path, embedder: Embedder) -> None:
     export = Path(shutil.copy(FIXTURES / "tickets.jsonl", tmp_path / "tickets.jsonl"))
     settings = settings_for(

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from retrieval.evaluation.beir import load_beir
+from core.embedding import Embedder
+from core.errors import ConfigurationError
+from retrieval.evaluation.beir import load_beir, merge_splits
 from retrieval.evaluation.cli import app
 from retrieval.evaluation.configs import resolve_config
+from retrieval.evaluation.runner import EvalSession
 
 DOCS = {
     "d1": ("Zebras", "Zebra stripes confuse biting flies in the savanna."),
@@ -87,3 +90,25 @@ def test_errors_are_messages_not_tracebacks(tiny: Path) -> None:
     result = CliRunner().invoke(app, ["--dataset", str(tiny), "--config", "nonsense"])
     assert result.exit_code == 2
     assert "unknown configuration" in result.output
+
+
+def test_merged_splits_are_indexed_once_and_scored_like_separate_runs(
+    tiny: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    (tiny / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq3\td3\t1\n")
+    test, train = load_beir(tiny, "test"), load_beir(tiny, "train")
+    merged = merge_splits([train, test])
+    assert merged.split == "train+test"
+    assert sorted(merged.queries) == ["q1", "q2", "q3"]
+    splits = {p.split: p.qrels for p in (train, test)}
+    for name in ("bm25", "default"):
+        config = resolve_config(name)
+        with EvalSession(merged, embedder=embedder, workdir=tmp_path) as session:
+            together = {r.split: r for r in session.reports(config, splits)}
+        for part in (train, test):
+            with EvalSession(part, embedder=embedder, workdir=tmp_path) as alone:
+                single = alone.evaluate(config)
+            assert together[part.split].metrics == single.metrics, (name, part.split)
+            assert together[part.split].queries == len(part.queries)
+    with pytest.raises(ConfigurationError, match="share query ids"):
+        merge_splits([test, test])

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from agent.chunk_fetch import StoreChunkReader
-from agent.config import AgentSettings
 from agent.evidence import NoSourceCatalog
 from agent.factory import build_agent
 from agent.loop import Agent
@@ -19,7 +18,7 @@ from agent.result import StepKind
 from agent.state import AgentState, OpenPassage, Plan, Search
 from core.acl import Principal
 from core.embedding import Embedder
-from core.settings import Settings
+from core.settings import AgentSettings, Settings
 from index.generations import EmbeddedGenerationCatalog
 from index.keywords_tantivy import LiveKeywordReader
 from index.vectors_edge import LiveVectorReader

@@ -11,42 +11,42 @@ from agent.evidence import NoSourceCatalog, SourceRecord
 from agent.tools import Toolbox
 from api.sources import ManifestSourceCatalog
 from core.acl import Principal
+from index.manifest_reader import COMMITTED_SCHEMA
 from retrieval.freshness import FreshnessPolicy
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
 
 def _manifest(path: Path) -> Path:
-    """The committed tables of the pipeline's manifest, with the columns the adapter reads."""
+    """The committed tables of the pipeline's manifest (the shared schema), with a few rows."""
     path.parent.mkdir(parents=True)
     conn = sqlite3.connect(path)
-    conn.executescript(
-        """
-        CREATE TABLE documents (document_id TEXT, source_id TEXT, acl TEXT, updated_at TEXT);
-        CREATE TABLE failures (source_id TEXT, locator TEXT, reason TEXT, acl TEXT, first_seen TEXT,
-                               last_seen TEXT);
-        CREATE TABLE sources (source_id TEXT, last_sync_at TEXT);
-        """
-    )
+    conn.executescript(COMMITTED_SCHEMA)
     old, new = (NOW - timedelta(days=400)).isoformat(), (NOW - timedelta(days=3)).isoformat()
     conn.executemany(
-        "INSERT INTO documents VALUES (?, ?, ?, ?)",
+        "INSERT INTO documents (document_id, source_id, locator, uri, title, content_hash, acl, "
+        "updated_at, chunk_count, indexed_at) VALUES (?, ?, ?, '', '', '', ?, ?, 1, ?)",
         [
-            ("d1", "handbook", json.dumps(["public"]), new),
-            ("d2", "handbook", json.dumps(["group:hr"]), old),
-            ("d3", "finance", json.dumps(["group:finance"]), new),
-            ("d4", "finance", json.dumps(["group:finance"]), old),
-            ("d5", "finance", json.dumps([]), new),
+            ("d1", "handbook", "d1", json.dumps(["public"]), new, new),
+            ("d2", "handbook", "d2", json.dumps(["group:hr"]), old, new),
+            ("d3", "finance", "d3", json.dumps(["group:finance"]), new, new),
+            ("d4", "finance", "d4", json.dumps(["group:finance"]), old, new),
+            ("d5", "finance", "d5", json.dumps([]), new, new),
         ],
     )
     conn.executemany(
-        "INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO failures (source_id, locator, document_id, stage, reason, acl, first_seen, last_seen) "
+        "VALUES (?, ?, ?, 'parse', ?, ?, ?, ?)",
         [
-            ("finance", "budget/secret-plan.pdf", "no text", json.dumps(["group:finance"]), new, new),
-            ("handbook", "broken.pdf", "no text", json.dumps([]), new, new),
+            ("finance", "budget/secret-plan.pdf", "f1", "no text", json.dumps(["group:finance"]), new, new),
+            ("handbook", "broken.pdf", "f2", "no text", json.dumps([]), new, new),
         ],
     )
-    conn.execute("INSERT INTO sources VALUES ('handbook', ?), ('finance', ?)", (new, new))
+    conn.execute(
+        "INSERT INTO sources (source_id, last_sync_at, last_run_id) VALUES ('handbook', ?, 'r'), "
+        "('finance', ?, 'r')",
+        (new, new),
+    )
     conn.commit()
     conn.close()
     return path

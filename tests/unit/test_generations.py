@@ -17,7 +17,7 @@ import pytest
 from core.acl import PUBLIC, Principal
 from index.errors import GenerationStateError, LiveGenerationError, ModelMismatchError, StoreLockedError
 from index.generations import EmbeddedGenerationCatalog, FolderLock, LiveReader
-from index.types import SearchFilter
+from index.types import SearchFilter, VectorReader, VectorStore
 from index.vectors_edge import EdgeVectorStore, LiveVectorReader, open_generation_writer
 
 from ..contract.suite import DIM, EVERYTHING, MODEL_ID, make_item
@@ -135,7 +135,11 @@ time.sleep(60)
 def test_a_reader_opens_read_only(catalog: EmbeddedGenerationCatalog) -> None:
     _build(catalog, 4, promote=True)
     reader = LiveVectorReader(catalog)
+    # the API's reader has no write methods at all (mypy refuses a write through it) ...
+    assert isinstance(reader, VectorReader)
+    assert not isinstance(reader, VectorStore)
     try:
+        # ... and the engine store under it was opened read-only as well
         with reader._reader.lease() as store:
             item = make_item("late")
             with pytest.raises(GenerationStateError, match="read-only"):
