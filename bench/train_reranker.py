@@ -94,6 +94,8 @@ def train_and_evaluate(args: argparse.Namespace) -> int:
         model = train_linear(
             [session], config, depth=args.depth, l2=args.l2, query_ids=[sorted(train.queries)]
         )
+        # the session holds both splits; the model saw only the training queries
+        model.info["trained_on"] = f"{train.name}/{train.split} ({len(train.queries)} queries)"
         model.save(args.out)
         say(f"wrote {args.out}: {model.info}")
         for feature, w in zip(model.features, model.weights, strict=True):

@@ -31,7 +31,6 @@ from agent.golden import GoldenReport, GoldenSet, evaluate_golden
 from core.errors import GroundworkError
 from core.settings import EvaluationDataset, Settings
 from index.types import SearchFilter
-from pipelines.evaluation import plots
 from pipelines.evaluation.live import live_services, principals, resolved_golden
 from pipelines.resources import GroundworkResource
 from retrieval.evaluation.beir import BeirDataset, load_beir
@@ -81,6 +80,8 @@ def retrieval_metadata(ev: RetrievalEvaluation, title: str, out: Path) -> dict[s
     """Metadata of a retrieval evaluation: the stage table, both plots, the per-query CSV's path."""
     (out / "per_query.csv").write_text(ev.rows_csv(), encoding="utf-8")
     (out / "evaluation.json").write_text(ev.model_dump_json(indent=2), encoding="utf-8")
+    from pipelines.evaluation import plots  # matplotlib: ~3 s, paid at materialization, not code load
+
     stage_png = plots.stage_comparison(ev, title)
     score_png = plots.score_distribution(ev, title)
     (out / "stages.png").write_bytes(stage_png)
@@ -225,6 +226,8 @@ def sweep_metadata(result: SweepResult, out: Path) -> dict[str, object]:
     toml_path = write_recommended(result, out / "recommended.toml")
     (out / "sweep.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     (out / "ranked.md").write_text(result.table(None) + "\n", encoding="utf-8")
+    from pipelines.evaluation import plots  # matplotlib: ~3 s, paid at materialization, not code load
+
     by_setting = plots.sweep_by_setting(result)
     latency = plots.sweep_quality_latency(result)
     (out / "by_setting.png").write_bytes(by_setting)
