@@ -90,6 +90,15 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 
     from api.app import create_app
 
+    if settings.api.torch_threads is not None:
+        # Requests run concurrently in uvicorn's thread pool and each embeds one short query:
+        # intra-op threads only contend there (a query measured 408 ms CPU with torch's default
+        # 2 threads on a busy 2-core machine, 39 ms with one). Process-wide, so only here: bulk
+        # embedding (ingest, evaluation, tests) keeps torch's default.
+        import torch
+
+        torch.set_num_threads(settings.api.torch_threads)
+
     uvicorn.run(
         create_app(settings),
         host=host or settings.api.host,

@@ -235,6 +235,11 @@ class ApiSettings(BaseModel):
     rate_limit_per_minute: int = Field(120, ge=1)
     store_questions: bool = Field(True, description="False keeps only a hash in the audit log")
     audit_db_url: str | None = Field(None, description="default: sqlite in backend.data_dir")
+    torch_threads: int | None = Field(
+        1,
+        ge=1,
+        description="CPU threads torch may use in the `groundwork serve` process (None: one per core)",
+    )
 
 
 class AgentSettings(BaseModel):
