@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,26 @@ from core.embedding import Embedder
 from core.settings import EmbeddingSettings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+def _shared_datasets() -> Path:
+    """``GW_SHARED_DATASETS``, else ``../shared/datasets`` beside this checkout or, for a clone
+    (CI clones the working checkout elsewhere), beside the checkout it was cloned from."""
+    if os.environ.get("GW_SHARED_DATASETS"):
+        return Path(os.environ["GW_SHARED_DATASETS"])
+    candidates = [REPO.parent / "shared" / "datasets"]
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():  # a local path, not a URL
+        candidates.append(Path(origin).resolve().parent / "shared" / "datasets")
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SHARED_DATASETS = _shared_datasets()
 
 
 @pytest.fixture(scope="session")
