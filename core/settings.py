@@ -93,6 +93,13 @@ class FusionMethod(StrEnum):
     WEIGHTED = "weighted"
 
 
+class FusionNormalization(StrEnum):
+    """How weighted fusion puts BM25 and cosine scores on one scale (retrieval.fusion)."""
+
+    MINMAX = "minmax"
+    ZSCORE = "zscore"
+
+
 class RetrievalSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -101,6 +108,9 @@ class RetrievalSettings(BaseModel):
     fusion: FusionMethod = FusionMethod.WEIGHTED
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="weighted fusion; BM25 gets 1-w")
+    normalization: FusionNormalization = Field(
+        FusionNormalization.MINMAX, description="weighted fusion: 'minmax' or 'zscore' per list"
+    )
     reranker: str = Field("none", description="'none', 'maxsim', or a CrossEncoder path/name")
     rerank_depth: int = Field(50, ge=1, le=1000)
     per_document_cap: int = Field(3, ge=1)

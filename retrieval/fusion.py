@@ -18,15 +18,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+
+from core.settings import FusionNormalization as Normalization
 
 RankedList = Sequence[tuple[str, float]]
 """(key, score) pairs in rank order: the best first."""
 
 
-class Normalization(StrEnum):
-    MINMAX = "minmax"
-    ZSCORE = "zscore"
+__all__ = ["Fused", "Normalization", "RankedList", "normalize", "reciprocal_rank_fusion", "weighted_fusion"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,12 @@ class FusionConfig:
 
     @classmethod
     def from_settings(cls, settings: RetrievalSettings) -> FusionConfig:
-        return cls(method=settings.fusion, rrf_k=settings.rrf_k, dense_weight=settings.dense_weight)
+        return cls(
+            method=settings.fusion,
+            rrf_k=settings.rrf_k,
+            dense_weight=settings.dense_weight,
+            normalization=settings.normalization,
+        )
 
     def fuse(self, bm25: Sequence[Hit], dense: Sequence[Hit]) -> list[tuple[str, float, int]]:
         runs = {

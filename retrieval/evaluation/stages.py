@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from core.models import Chunk
 from core.settings import RetrievalSettings
 from index.types import Hit, SearchFilter
-from retrieval.evaluation.configs import DEFAULT_NORMALIZATION, EvalConfig
+from retrieval.evaluation.configs import EvalConfig
 from retrieval.evaluation.metrics import METRICS, Qrels, evaluate, per_query
 from retrieval.freshness import now
 from retrieval.hybrid import HybridRetriever
@@ -118,7 +118,7 @@ def config_from_settings(retrieval: RetrievalSettings, name: str = "configured")
     return EvalConfig(
         name=name,
         fusion=retrieval.fusion,
-        normalization=DEFAULT_NORMALIZATION,
+        normalization=retrieval.normalization,
         rrf_k=retrieval.rrf_k,
         dense_weight=retrieval.dense_weight,
         reranker=retrieval.reranker,

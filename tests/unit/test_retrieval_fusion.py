@@ -80,3 +80,23 @@ def test_invalid_arguments() -> None:
         reciprocal_rank_fusion({}, k=0)
     with pytest.raises(ValueError, match=">= 0"):
         weighted_fusion({}, {"bm25": -1.0})
+
+
+def test_settings_choose_the_normalization(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``retrieval.normalization`` reaches the service's fusion and the evaluation's config."""
+    from core.settings import load_settings
+    from retrieval.evaluation.stages import config_from_settings
+    from retrieval.hybrid import FusionConfig
+
+    assert load_settings().retrieval.normalization is Normalization.MINMAX
+    monkeypatch.setenv("GW_RETRIEVAL__NORMALIZATION", "zscore")
+    retrieval = load_settings().retrieval
+    assert FusionConfig.from_settings(retrieval).normalization is Normalization.ZSCORE
+    assert config_from_settings(retrieval).normalization is Normalization.ZSCORE
+    # the two normalizations rank this pair of lists differently, so the choice matters
+    runs = {"bm25": [("a", 10.0), ("b", 9.0), ("c", 0.0)], "dense": [("c", 0.9), ("b", 0.5), ("a", 0.4)]}
+    orders = {
+        n: [f.key for f in weighted_fusion(runs, {"bm25": 0.5, "dense": 0.5}, normalization=n)]
+        for n in Normalization
+    }
+    assert orders[Normalization.MINMAX] != orders[Normalization.ZSCORE]
