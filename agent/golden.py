@@ -21,10 +21,8 @@ one into the document id the pipeline gives it (:func:`core.ids.document_id`).
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from core.acl import Principal
 from core.errors import ConfigurationError
 from core.ids import document_id
 from core.models import ChunkSpan, Citation
+from index.manifest_reader import ManifestReader
 
 Kind = Literal["answerable", "unanswerable", "forbidden"]
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
@@ -218,44 +217,33 @@ ChunkSource = Callable[[str], StoredChunk | None]
 
 
 class ManifestChunks:
-    """:data:`ChunkSource` over the pipeline's manifest (read-only SQLite), plus document ACLs.
+    """:data:`ChunkSource` over the pipeline's manifest (:class:`ManifestReader`), plus document ACLs.
 
     The manifest is what the pipeline committed, read without any engine or agent code, so
     checking citations against it is independent of the agent's own verification.
     """
 
     def __init__(self, path: Path) -> None:
-        if not Path(path).is_file():
+        self.reader = ManifestReader(path)
+        if not self.reader.exists():
             raise ConfigurationError(f"no pipeline manifest at {path}: ingest first (groundwork ingest)")
-        self.path = Path(path)
-        self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        self.path = self.reader.path
 
     def __call__(self, chunk_id: str) -> StoredChunk | None:
-        row = self._conn.execute(
-            "SELECT c.chunk_id, c.document_id, c.text, c.span_start, c.span_end, d.acl "
-            "FROM chunks c JOIN documents d ON d.document_id = c.document_id WHERE c.chunk_id = ?",
-            (chunk_id,),
-        ).fetchone()
-        if row is None:
+        chunk = self.reader.chunk(chunk_id)
+        if chunk is None:
             return None
-        return StoredChunk(
-            chunk_id=row[0],
-            document_id=row[1],
-            text=row[2],
-            span=ChunkSpan(start=row[3], end=row[4]),
-            acl=tuple(json.loads(row[5])),
-        )
+        return StoredChunk(chunk.chunk_id, chunk.document_id, chunk.text, chunk.span, chunk.acl)
 
     def document_acl(self, doc_id: str) -> tuple[str, ...] | None:
         """The stored ACL of a document (``None`` if there is no such document)."""
-        row = self._conn.execute("SELECT acl FROM documents WHERE document_id = ?", (doc_id,)).fetchone()
-        return None if row is None else tuple(json.loads(row[0]))
+        return self.reader.document_acl(doc_id)
 
     def has_document(self, ref: DocRef) -> bool:
         return self.document_acl(document_ref_id(ref)) is not None
 
     def close(self) -> None:
-        self._conn.close()
+        self.reader.close()
 
 
 # ---------------------------------------------------------------------------- the report

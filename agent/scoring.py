@@ -15,7 +15,8 @@ Three signals, all computed from the question and the asker's *own* evidence:
   questions that ask for a quantity ("how many", "deadline"), containing a number (in digits
   or words) that is not a year or part of a name ("2024", "T2", "FY2027", "NW-1043"); for
   questions about money ("price", "salary", "budget"), containing an amount ("$95", "68.4M",
-  "50%").
+  "50%"); and naming, itself or in its title, every code of the question ("FY2027", "L5",
+  "SEV1"): a sentence about FY2026 answers about a sibling.
 
 A table cell is read with its label: a short label line right before a cell value ("Runtime"
 before "Up to 10 hours, depending on payload and duty cycle") counts as that value's context
@@ -84,11 +85,15 @@ _MONEY = re.compile(
 )
 _LABEL_MAX_WORDS = 6
 _LABEL_GAP = 4  # characters between a label and its cell: blank lines at most
-# Words that shape a question but name nothing to look for ("how *many* days do we *get*").
+# Words that shape a question but name nothing to look for ("how *many* days do we *get*"):
+# pronouns and determiners ("the cap on *his* hours", "is *any* service degraded"), the asking
+# verb of a comparison ("how did revenue *compare* with plan": the answer states both figures),
+# and time relative to the asker ("the *next* maintenance": the answer names a date, not "next").
 _SCAFFOLDING_WORDS = (
     "many much long often time times get gets got getting happen happens happened tell know need needs "
     "use used make made kind type way thing things like say said mean means exactly currently please "
-    "someone somebody anyone anything something right now also our we my me you your there"
+    "someone somebody anyone anything something right now also our we my me you your there "
+    "he him his she her hers them any some every each compare compared comparison next upcoming"
 )
 SCAFFOLDING = content_terms(_SCAFFOLDING_WORDS)  # stemmed like the terms they are compared with
 _MIN_PREFIX = 4
@@ -191,11 +196,16 @@ class SupportScorer:
         total = sum(weights.values())
         out = []
         all_terms = content_terms(query)
+        identifiers = identifier_terms(query)
         for e, sem, ctx, terms_with_label in zip(evidence, semantic, contexts, own, strict=True):
             lexical = coverage(all_terms, terms_with_label)
             support = self.semantic_weight * float(sem) + (1.0 - self.semantic_weight) * lexical
             key = sum(w for t, w in weights.items() if matches(t, ctx)) / total if total else 1.0
-            usable = may_answer(e.quote, e.passage.title) and answers_kind(query, e.quote)
+            usable = (
+                may_answer(e.quote, e.passage.title)
+                and answers_kind(query, e.quote)
+                and all(i in ctx for i in identifiers)
+            )
             out.append(ScoredSentence(e, support, float(sem), lexical, key, usable))
         out.sort(key=lambda s: (-s.rank_score, s.evidence.passage.rank, s.evidence.span.start))
         return out
@@ -241,6 +251,17 @@ def key_terms(question: str) -> frozenset[str]:
     return frozenset(t for t in terms if t not in SCAFFOLDING) or terms
 
 
+def identifier_terms(question: str) -> frozenset[str]:
+    """The question's codes and names with digits ("FY2027", "Q3", "L5", "SEV1", "T2").
+
+    They pick one thing out of a family of near-identical ones (the FY2026 and FY2027 budgets
+    share their wording), so a sentence that does not name them, itself or in its title, answers
+    about a sibling, however well it covers the other words. Plain numbers and years are not
+    identifiers: the answer often states them differently.
+    """
+    return frozenset(t for t in key_terms(question) if _DIGIT.search(t) and not t.isdigit())
+
+
 def matches(term: str, context: frozenset[str]) -> bool:
     """``term`` is in ``context``, or shares a stem-like prefix with a word of it.
 
@@ -249,7 +270,12 @@ def matches(term: str, context: frozenset[str]) -> bool:
     """
     if term in context:
         return True
-    if len(term) < _MIN_PREFIX or not term.isalpha():  # "fy2023" must never match "fy2027"
+    if not term.isalpha():  # "fy2023" must never match "fy2027"
+        return False
+    bare = _without_final_e(term)
+    if len(bare) >= 3 and any(w.isalpha() and _without_final_e(w) == bare for w in context):
+        return True  # the stemmer cuts "pages" to "pag" but leaves "page": one word
+    if len(term) < _MIN_PREFIX:
         return False
     for word in context:
         short, long_ = (term, word) if len(term) <= len(word) else (word, term)
@@ -261,6 +287,10 @@ def matches(term: str, context: frozenset[str]) -> bool:
         ):
             return True
     return False
+
+
+def _without_final_e(word: str) -> str:
+    return word[:-1] if word.endswith("e") else word
 
 
 def missing_terms(question: str, context: frozenset[str]) -> list[str]:

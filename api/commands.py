@@ -15,10 +15,10 @@ from pathlib import Path
 from agent.golden import GoldenReport, ManifestChunks, evaluate_golden, load_golden
 from agent.result import AgentResult
 from api.services import Services, build_services
-from api.sources import MANIFEST_PATH
 from core.acl import Principal
 from core.errors import ConfigurationError
 from core.settings import Settings
+from index.manifest_reader import manifest_path
 from index.types import SearchFilter
 from retrieval.results import SearchResponse
 
@@ -70,7 +70,7 @@ def golden_eval(settings: Settings, path: Path | None = None, *, users: Sequence
                 f"(users with items: {', '.join(sorted(known))})"
             )
         golden = golden.for_users(users)
-    manifest = ManifestChunks(Path(settings.backend.data_dir) / MANIFEST_PATH)
+    manifest = ManifestChunks(manifest_path(settings.backend.data_dir))
     try:
         golden.check_documents(manifest.has_document)
         with open_services(settings) as services:

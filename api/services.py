@@ -14,6 +14,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from agent.catalog import ManifestSourceCatalog
 from agent.chunk_fetch import StoreChunkReader
 from agent.factory import build_agent
 from agent.loop import Agent
@@ -21,7 +22,6 @@ from api.audit import AuditLog
 from api.auth import UserDirectory
 from api.backends import Backends, open_backends
 from api.ratelimit import TokenBucketLimiter
-from api.sources import ManifestSourceCatalog
 from core.embedding import Embedder
 from core.settings import Settings
 from index.types import SearchFilter

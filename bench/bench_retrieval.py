@@ -37,7 +37,7 @@ import numpy as np
 from core.acl import Principal
 from core.embedding import Embedder
 from core.models import Chunk, Document
-from core.settings import EmbeddingSettings, RetrievalSettings
+from core.settings import ApiSettings, EmbeddingSettings, RetrievalSettings
 from index.keywords_tantivy import TantivyKeywordStore
 from index.types import SearchFilter
 from index.vectors_edge import EdgeVectorStore
@@ -142,7 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reranker", help="also time this reranker spec (default: the settings' default)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--index-dir", type=Path, help="build here and keep it; reuse a finished build")
+    ap.add_argument(
+        "--torch-threads",
+        type=int,
+        default=ApiSettings().torch_threads,
+        help="torch CPU threads for the query embedding (default: what `groundwork serve` sets)",
+    )
     args = ap.parse_args(argv)
+    if args.torch_threads:
+        # Measure the configuration the service runs: one short query per request, where
+        # torch's intra-op threads only contend (api.torch_threads, applied by `groundwork serve`).
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     rng = random.Random(42)
     embedder = Embedder(EmbeddingSettings())
     root = args.index_dir or Path(tempfile.mkdtemp(prefix="gw-bench-retrieval-"))
@@ -152,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "acl_selectivity": 1 / len(GROUPS),
         "cpus": os.cpu_count(),
         "load_before": load_average(),
+        "torch_threads": args.torch_threads,
     }
     try:
         chunks, vectors, keywords, build_s = open_or_build(root, args.chunks, embedder, rng)

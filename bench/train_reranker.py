@@ -2,6 +2,7 @@
 
     uv run python bench/train_reranker.py                       # SciFact train -> packaged weights
     uv run python bench/train_reranker.py --train cranfield:test --out /tmp/linear.json
+    uv run python bench/train_reranker.py --kind evidence      # -> packaged evidence weights
 
 Each ``--train NAME:SPLIT`` dataset is indexed through the real index layer, its queries run
 through the hybrid retriever (the ``--config`` fusion, no reranker), and the fused top
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -32,8 +34,24 @@ from core.settings import Settings
 from retrieval.evaluation.beir import load_beir, merge_splits
 from retrieval.evaluation.configs import resolve_config
 from retrieval.evaluation.runner import EvalSession
-from retrieval.evaluation.training import train_linear
-from retrieval.rerankers.learned import PACKAGED_WEIGHTS
+from retrieval.evaluation.training import Featurizer, train_linear
+from retrieval.evidence import SentenceBM25
+from retrieval.rerankers import evidence
+from retrieval.rerankers.base import Candidate, RerankQuery
+from retrieval.rerankers.learned import FEATURES, PACKAGED_WEIGHTS, Matrix
+
+
+def featurizer(kind: str) -> tuple[Featurizer | None, tuple[str, ...], Path]:
+    """The feature rows, their names and the default output of a reranker kind."""
+    if kind == "evidence":
+        sentences = SentenceBM25()
+
+        def rows(query: RerankQuery, candidates: Sequence[Candidate]) -> Matrix:
+            return evidence.feature_matrix(query, candidates, sentences)
+
+        return rows, evidence.FEATURES, evidence.PACKAGED_WEIGHTS
+    return None, FEATURES, PACKAGED_WEIGHTS
+
 
 DATASETS_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -46,11 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=50)
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--sample", type=int, help="a seeded random sample of this many training queries")
-    ap.add_argument("--out", type=Path, default=PACKAGED_WEIGHTS)
+    ap.add_argument(
+        "--kind", choices=("linear", "evidence"), default="linear", help="which reranker to train"
+    )
+    ap.add_argument("--out", type=Path, help="default: the kind's packaged weights file")
     ap.add_argument("--eval-split", help="also index this split and score --eval-configs on both")
     ap.add_argument("--eval-configs", nargs="*", default=[])
     ap.add_argument("--results", type=Path, help="append the reports as JSON lines")
     args = ap.parse_args(argv)
+    args.featurize, args.features, default_out = featurizer(args.kind)
+    args.out = args.out or default_out
     if args.eval_split:
         return train_and_evaluate(args)
     config = resolve_config(args.config)
@@ -69,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
             )
-        model = train_linear(sessions, config, depth=args.depth, l2=args.l2)
+        model = train_linear(
+            sessions, config, depth=args.depth, l2=args.l2, featurize=args.featurize, features=args.features
+        )
     model.save(args.out)
     print(f"wrote {args.out}: {model.info}")
     for name, w in zip(model.features, model.weights, strict=True):
@@ -92,7 +117,13 @@ def train_and_evaluate(args: argparse.Namespace) -> int:
     config = resolve_config(args.config)
     with EvalSession(merge_splits([train, held]), settings=Settings(), progress=say) as session:
         model = train_linear(
-            [session], config, depth=args.depth, l2=args.l2, query_ids=[sorted(train.queries)]
+            [session],
+            config,
+            depth=args.depth,
+            l2=args.l2,
+            query_ids=[sorted(train.queries)],
+            featurize=args.featurize,
+            features=args.features,
         )
         # the session holds both splits; the model saw only the training queries
         model.info["trained_on"] = f"{train.name}/{train.split} ({len(train.queries)} queries)"

@@ -111,7 +111,11 @@ class RetrievalSettings(BaseModel):
     normalization: FusionNormalization = Field(
         FusionNormalization.MINMAX, description="weighted fusion: 'minmax' or 'zscore' per list"
     )
-    reranker: str = Field("none", description="'none', 'maxsim', or a CrossEncoder path/name")
+    reranker: str = Field(
+        "none",
+        description="'none', 'maxsim[:weight]', 'linear[:weights.json]', 'evidence[:weights.json]' "
+        "(best-sentence BM25 + stage features, docs/benchmarks.md), or a CrossEncoder path/name",
+    )
     rerank_depth: int = Field(50, ge=1, le=1000)
     per_document_cap: int = Field(3, ge=1)
     recency_half_life_days: float | None = Field(None, gt=0, description="None disables the boost")
@@ -324,6 +328,7 @@ class SweepSettings(BaseModel):
 
     Every combination of fusion variant x candidate depth x reranker x per-document cap is
     evaluated on a tuning split; engine lists are fetched once at the deepest depth and replayed.
+    ``chunk_max_tokens`` adds chunk sizes, each a re-chunked and re-indexed copy of the corpus.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -341,6 +346,19 @@ class SweepSettings(BaseModel):
     candidates: tuple[int, ...] = Field((50, 100, 200), description="chunks per engine before fusion")
     rerankers: tuple[str, ...] = Field(("none", "maxsim"), description="retrieval.reranker values")
     per_document_cap: tuple[int, ...] = Field((1, 2, 3), description="retrieval.per_document_cap values")
+    chunk_max_tokens: tuple[int, ...] = Field(
+        (),
+        description="chunking.max_tokens values, each swept with the whole grid beside the current one: "
+        "each size re-chunks and re-indexes the tuning corpus and embeds its new chunks (cached); "
+        "empty (the default): only the current chunking, no re-chunk and no new embeddings",
+    )
+
+    @field_validator("chunk_max_tokens")
+    @classmethod
+    def _chunk_sizes(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(x < 16 for x in v):
+            raise ValueError("chunk sizes must be >= 16 tokens (the chunking.max_tokens minimum)")
+        return tuple(dict.fromkeys(v))
 
     @field_validator("rrf_k", "candidates", "per_document_cap")
     @classmethod

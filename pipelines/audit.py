@@ -13,10 +13,14 @@ asset checks run the same code:
   ACL update being one atomic delete-and-re-add (tantivy) or one update-by-query (OpenSearch).
 - :func:`audit_freshness`: the source synced within its ``max_age`` and has no document older.
 - :func:`audit_model`: the live generation was embedded with the configured model.
+
+:func:`audit_live` runs the first two over one opening of the live generation (the checks use
+it; :func:`audit_stores` and :func:`audit_acl` are it for one source and one audit).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -95,17 +99,21 @@ class StoreAudit:
 
 
 def audit_stores(backend: EmbeddedBackend | ServerBackend, manifest: Manifest, source_id: str) -> StoreAudit:
+    return audit_live(backend, manifest, [source_id], acl=False).stores[0]
+
+
+def _store_audit(
+    manifest: Manifest, source_id: str, live: str | None, stores: tuple[VectorStore, KeywordStore] | None
+) -> StoreAudit:
     expected = manifest.chunk_ids(source_id=source_id)
     total = manifest.chunk_count()
-    live = backend.live()
-    with backend.readers() as stores:
-        if stores is None:
-            return StoreAudit(
-                source_id, None, len(expected), 0, 0, total, 0, 0, missing_in_vectors=sorted(expected),
-                missing_in_keywords=sorted(expected),
-            )  # fmt: skip
-        vectors, keywords = stores
-        return _compare(source_id, live.id if live else None, expected, total, vectors, keywords)
+    if stores is None:
+        return StoreAudit(
+            source_id, None, len(expected), 0, 0, total, 0, 0, missing_in_vectors=sorted(expected),
+            missing_in_keywords=sorted(expected),
+        )  # fmt: skip
+    vectors, keywords = stores
+    return _compare(source_id, live, expected, total, vectors, keywords)
 
 
 def _compare(
@@ -176,6 +184,12 @@ class AclAudit:
 
 
 def audit_acl(backend: EmbeddedBackend | ServerBackend, manifest: Manifest, source_id: str) -> AclAudit:
+    return audit_live(backend, manifest, [source_id], stores=False).acl[0]
+
+
+def _acl_audit(
+    manifest: Manifest, source_id: str, stores: tuple[VectorStore, KeywordStore] | None
+) -> AclAudit:
     docs = manifest.documents(source_id)
     expected = manifest.chunk_ids(source_id=source_id)
     audit = AclAudit(
@@ -190,19 +204,52 @@ def audit_acl(backend: EmbeddedBackend | ServerBackend, manifest: Manifest, sour
     if len(expected) > ACL_REACH_LIMIT:
         audit.probed = False
         return audit
-    with backend.readers(exact=True) as stores:
-        if stores is None:
-            return audit
-        vectors = stores[0]
-        flt = SearchFilter(acl=AclFilter(terms=tuple(terms)), source_ids=(source_id,))
-        probe = [0.0] * vectors.dimension
-        probe[0] = 1.0
-        hits = vectors.search(probe, flt, len(expected))
-        reachable = {h.chunk.id for h in hits if h.chunk.acl}
-        empty = {d.document_id for d in docs.values() if not d.acl}
-        should_reach = expected - {c for d in empty for c in manifest.chunk_ids(document_id=d)}
-        audit.unreachable_chunks = sorted(should_reach - reachable)
+    if stores is None:
+        return audit
+    vectors = stores[0]  # exact search: every chunk the filter admits comes back
+    flt = SearchFilter(acl=AclFilter(terms=tuple(terms)), source_ids=(source_id,))
+    probe = [0.0] * vectors.dimension
+    probe[0] = 1.0
+    hits = vectors.search(probe, flt, len(expected))
+    reachable = {h.chunk.id for h in hits if h.chunk.acl}
+    empty = {d.document_id for d in docs.values() if not d.acl}
+    should_reach = expected - {c for d in empty for c in manifest.chunk_ids(document_id=d)}
+    audit.unreachable_chunks = sorted(should_reach - reachable)
     return audit
+
+
+@dataclass
+class LiveAudit:
+    """:func:`audit_stores` and :func:`audit_acl` of some sources, in their order."""
+
+    stores: list[StoreAudit] = field(default_factory=list)
+    acl: list[AclAudit] = field(default_factory=list)
+
+
+def audit_live(
+    backend: EmbeddedBackend | ServerBackend,
+    manifest: Manifest,
+    source_ids: Sequence[str],
+    *,
+    stores: bool = True,
+    acl: bool = True,
+) -> LiveAudit:
+    """The store and ACL audits of ``source_ids`` over ONE opening of the live generation.
+
+    Opening it is the dearest part of both (Qdrant Edge loads its segments, ~1 s under load),
+    and an unchanged ingest run does little else: the ingest checks open it once per run, not
+    once per audit and source. Exact vector search serves both (the store audit only lists ids
+    and counts, which search tuning does not change).
+    """
+    out = LiveAudit()
+    live = backend.live()
+    with backend.readers(exact=True) as opened:
+        for source_id in source_ids:
+            if stores:
+                out.stores.append(_store_audit(manifest, source_id, live.id if live else None, opened))
+            if acl:
+                out.acl.append(_acl_audit(manifest, source_id, opened))
+    return out
 
 
 @dataclass

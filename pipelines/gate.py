@@ -22,6 +22,12 @@ The candidate is blocked when its metric is below the live one by more than
 recorded as ``gate_overridden``; hard-rule failures are overridden only when
 ``evaluation.gate.override_hard_rules`` is also set, a deliberate settings change.
 
+The gate runs without the writer lock (:mod:`pipelines.promotion` re-checks, under the lock,
+that what it evaluated is still what would be swapped). It only reads: both generations through
+read-only stores (which also keep a concurrent garbage collection off the candidate while it is
+open), the manifest and the staged plan; its one write is the figure cache, replaced atomically
+(two gates racing may lose an entry, which is then computed again).
+
 Cost stays bounded: query vectors come from the embedding cache (``Embedder.encode``), chunks are
 never re-embedded, and the figures are computed once per generation. Nothing the gate reports
 (metadata, check text) names a document, chunk, title or text: only golden item ids, user ids,

@@ -10,6 +10,12 @@ Everything runs offline. Markdown, HTML, text and .docx go through ``unstructure
 PDFs go through pdfminer.six directly (see :mod:`pipelines.parsing_pdf` for why). Nothing loads
 layout models or OCR.
 
+A table becomes one ``Table`` element per row, its cells labelled by the header
+("Level: L5; Title: Senior Engineer II; Minimum: $165,000; ...", see
+:mod:`pipelines.parsing_tables`): from unstructured's ``text_as_html`` for Markdown, HTML and Word,
+from the cells' positions for PDFs. A row is then one paragraph of the text, so one evidence
+sentence that a citation can quote whole.
+
 A document that yields no text is a :class:`~core.errors.ParseError` with the reason (empty file,
 invalid UTF-8 and where, unsupported type, corrupt or scanned PDF, ...), never an empty result.
 """
@@ -27,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from core.errors import ParseError
+from pipelines.parsing_tables import html_table_rows
 from pipelines.parsing_text import Heading, ListEntry, plain_text_parts
 from pipelines.parsing_unstructured import partitioner
 
@@ -50,6 +57,7 @@ class DocumentFormat(StrEnum):
 
 
 TITLE = "Title"
+TABLE = "Table"
 _SEPARATOR = "\n\n"
 # Page furniture, not content: running headers and footers repeat on every page.
 _SKIPPED_KINDS = frozenset({"Header", "Footer", "PageBreak", "PageNumber"})
@@ -245,7 +253,7 @@ def _extract_docx(data: bytes, locator: str) -> list[_Extracted]:
         locator,
         file=io.BytesIO(data),
         include_page_breaks=False,
-        infer_table_structure=False,
+        infer_table_structure=True,  # Word tables are structured already: rows come from text_as_html
         strategy="fast",  # only consulted for pictures; never OCR
         languages=[""],  # no language detection: we do not use it
     )
@@ -330,12 +338,17 @@ def _partition(name: str, locator: str, **kwargs: Any) -> list[_Extracted]:
         raise
     except Exception as exc:  # a damaged file can fail anywhere in a parser; report, don't crash
         raise ParseError(locator, f"cannot parse as {name}: {type(exc).__name__}: {exc}") from exc
-    extracted = []
+    extracted: list[_Extracted] = []
     for el in elements:
         category = str(getattr(el, "category", "") or "UncategorizedText")
         metadata = el.metadata
         level = metadata.category_depth if category == TITLE else None
-        extracted.append(_Extracted(category, str(el.text or ""), level, metadata.page_number))
+        html = getattr(metadata, "text_as_html", None) if category == TABLE else None
+        rows = html_table_rows(html) if html else []
+        if rows:  # one element per row: a row is one paragraph, so one evidence sentence
+            extracted.extend(_Extracted(TABLE, row, None, metadata.page_number) for row in rows)
+        else:
+            extracted.append(_Extracted(category, str(el.text or ""), level, metadata.page_number))
     return extracted
 
 

@@ -17,6 +17,7 @@ So this module does the pdfminer pass itself, and never loads layout models or O
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import statistics
 from collections import defaultdict
@@ -28,6 +29,7 @@ from pdfminer.layout import LAParams, LTChar, LTFigure, LTItem, LTPage, LTTextBo
 from pdfminer.pdfdocument import PDFPasswordIncorrect
 
 from core.errors import ParseError
+from pipelines.parsing_tables import guess_header, row_text
 
 NO_TEXT_LAYER = "no text layer (scanned PDF?) - OCR is not enabled"
 
@@ -49,7 +51,13 @@ _PAGE_NUMBER = re.compile(
     r"|^(?=[ivxlc])c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$",  # or a roman numeral
     re.IGNORECASE,
 )
+_LIST_NUMBER = re.compile(r"^\(?\d{1,3}[.)]$")  # "4." boxed apart from its item's text
 _HYPHENATED = re.compile(r"[^\W\d_]-$")
+_SENTENCE_ENDS = (".", "!", "?")
+_CELL_GAP = 0.5  # blank space wider than this share of the font size inside a line: two cells
+_MAX_CELL_LINES = 3
+_ROW_SLACK = 1.0  # points two cells of one row may fail to overlap by (rounding)
+_ROW_GAP = 2.5  # at most this many font sizes between two rows of one table
 
 
 @dataclass(frozen=True)
@@ -63,11 +71,21 @@ class PdfElement:
 
 
 @dataclass(frozen=True)
+class _Piece:
+    """A run of a line's text between wide blank gaps: a table cell, when the line is a table row."""
+
+    left: float
+    right: float
+    text: str
+
+
+@dataclass(frozen=True)
 class _Line:
     text: str
     size: float
     bold: bool
     chars: int
+    pieces: tuple[_Piece, ...] = ()
 
 
 @dataclass
@@ -83,6 +101,7 @@ class _Block:
     left: float
     right: float
     last_page: int = 0  # a paragraph can run on to the next page
+    table_row: bool = False  # one row of a table, its cells labelled (see pipelines.parsing_tables)
 
     def __post_init__(self) -> None:
         self.last_page = self.last_page or self.page
@@ -118,7 +137,7 @@ def extract_pdf(data: bytes, locator: str) -> list[PdfElement]:
     body = _without_page_furniture(blocks)
     if not body:
         raise ParseError(locator, NO_TEXT_LAYER + " (only page numbers or running headers found)")
-    return list(_classify(_join_continuations(body)))
+    return list(_classify(_join_continuations(_tables_as_rows(body))))
 
 
 def _check_complete(data: bytes, locator: str) -> None:
@@ -231,7 +250,181 @@ def _line(item: LTTextLine) -> _Line | None:
         return None
     size = round(statistics.median(c.size for c in chars) * 2) / 2  # half-point buckets
     bold = sum(1 for c in chars if _BOLD_FONT.search(c.fontname)) * 2 > len(chars)
-    return _Line(text, size, bold, len(chars))
+    return _Line(text, size, bold, len(chars), _pieces(item, size))
+
+
+def _pieces(item: LTTextLine, size: float) -> tuple[_Piece, ...]:
+    """The line split where blank space wider than ``_CELL_GAP`` of the font size separates text.
+
+    pdfminer puts two table cells that sit close together on one line ("Engineering Manager
+    $165,000"); word spaces are far narrower than the gap between columns.
+    """
+    pieces: list[_Piece] = []
+    text: list[str] = []
+    left = right = prev = 0.0
+
+    def close() -> None:
+        piece = _UNMAPPED_GLYPH.sub("", "".join(text)).strip()
+        if piece:
+            pieces.append(_Piece(left, right, piece))
+        text.clear()
+
+    for obj in item:
+        if not isinstance(obj, LTChar):
+            text.append(obj.get_text())  # pdfminer's virtual spaces and line ends
+            continue
+        blank = obj.get_text().isspace()
+        if not blank and text and obj.x0 - prev > _CELL_GAP * size and "".join(text).strip():
+            close()
+        if not blank:
+            if not "".join(text).strip():
+                left = obj.x0
+            right = obj.x1
+        text.append(obj.get_text())
+        prev = obj.x1 if not blank else prev
+    close()
+    return tuple(pieces)
+
+
+@dataclass(frozen=True)
+class _Cell:
+    top: float
+    bottom: float
+    left: float
+    right: float
+    text: str
+    block: int  # index of the block it comes from
+
+
+def _cells(blocks: list[_Block], candidates: list[int]) -> list[_Cell]:
+    cells: list[_Cell] = []
+    for i in candidates:
+        b = blocks[i]
+        pieces = b.lines[0].pieces if len(b.lines) == 1 else ()
+        if len(pieces) > 1:
+            cells.extend(_Cell(b.top, b.bottom, p.left, p.right, p.text, i) for p in pieces)
+        else:
+            cells.append(_Cell(b.top, b.bottom, b.left, b.right, b.text, i))
+    return cells
+
+
+def _rows(cells: list[_Cell]) -> list[list[_Cell]]:
+    """Cells grouped into rows: cells whose vertical extents overlap (a cell of two lines joins
+    the row it is centred on, and the row grows with it)."""
+    rows: list[list[_Cell]] = []
+    bottom = 0.0
+    for cell in sorted(cells, key=lambda c: (c.top, c.left)):
+        if rows and cell.top < bottom - _ROW_SLACK:
+            rows[-1].append(cell)
+            bottom = max(bottom, cell.bottom)
+        else:
+            rows.append([cell])
+            bottom = cell.bottom
+    return rows
+
+
+def _columns(cells: Iterable[_Cell]) -> list[tuple[float, float]]:
+    """The x-extents of a table's columns: the union of overlapping cell extents."""
+    columns: list[tuple[float, float]] = []
+    for cell in sorted(cells, key=lambda c: c.left):
+        if columns and cell.left < columns[-1][1]:
+            columns[-1] = (columns[-1][0], max(columns[-1][1], cell.right))
+        else:
+            columns.append((cell.left, cell.right))
+    return columns
+
+
+def _is_row(row: list[_Cell]) -> bool:
+    return len(_columns(row)) >= 2
+
+
+def _tables_as_rows(blocks: list[_Block]) -> list[_Block]:
+    """Per page, tables replaced by their rows, in reading order (after page furniture is gone:
+    a running header beside a table's first row is not a cell)."""
+    out: list[_Block] = []
+    for _, page in itertools.groupby(blocks, key=lambda b: b.page):
+        out.extend(_with_table_rows(list(page)))
+    return out
+
+
+def _with_table_rows(blocks: list[_Block]) -> list[_Block]:
+    """The page's blocks with each table replaced by one block per row (labelled cells).
+
+    A table is two or more consecutive rows of short blocks (at most ``_MAX_CELL_LINES`` lines),
+    each row holding text in two or more columns, with nothing else between the rows, and most of
+    its cells values rather than sentences. Anything less regular (a page set in columns, a
+    caption beside a paragraph) is left as it was.
+    """
+    # list items are never cells: their bullet or number and text sit apart like two cells would
+    cell_like = [
+        len(b.lines) <= _MAX_CELL_LINES and not _BULLET.match(b.text) and not _LIST_NUMBER.match(b.text)
+        for b in blocks
+    ]
+    candidates = [i for i, ok in enumerate(cell_like) if ok]
+    others = [b for b, ok in zip(blocks, cell_like, strict=True) if not ok]
+    rows = _rows(_cells(blocks, candidates))
+    tables: list[list[list[_Cell]]] = []
+    run: list[list[_Cell]] = []
+    for row in rows:
+        top, bottom = min(c.top for c in row), max(c.bottom for c in row)
+        size = min(blocks[c.block].style[0] for c in row)
+        crossed = any(o.top < bottom and top < o.bottom for o in others)
+        if not _is_row(row) or crossed:
+            tables.append(run)
+            run = []
+            continue
+        if run:
+            gap = top - max(c.bottom for c in run[-1])
+            between = any(max(c.bottom for c in run[-1]) <= o.top and o.bottom <= top for o in others)
+            if gap > _ROW_GAP * size or between:
+                tables.append(run)
+                run = []
+        run.append(row)
+    tables.append(run)
+    replaced: set[int] = set()
+    rows_at: dict[int, list[_Block]] = {}  # a table's rows go where its first block was read
+    for table in tables:
+        columns = _columns(c for row in table for c in row)
+        if len(table) < 2 or len(columns) < 2 or any(len(_columns(row)) < 2 for row in table):
+            continue
+        all_cells = [c for row in table for c in row]
+        if sum(c.text.endswith(_SENTENCE_ENDS) for c in all_cells) * 2 > len(all_cells):
+            continue  # side-by-side paragraphs (a page in columns), not a table of values
+        texts = [_row_cells(row, columns) for row in table]
+        labels = texts[0] if guess_header(texts) else None
+        for row, row_cells in list(zip(table, texts, strict=True))[1 if labels else 0 :]:
+            if not (text := row_text(labels, row_cells)):
+                continue
+            first = blocks[min(c.block for c in row)]
+            size, bold = first.style
+            rows_at.setdefault(min(c.block for r in table for c in r), []).append(
+                _Block(
+                    [_Line(text, size, bold, sum(len(c.text) for c in row))],
+                    first.page,
+                    first.page_height,
+                    min(c.top for c in row),
+                    max(c.bottom for c in row),
+                    min(c.left for c in row),
+                    max(c.right for c in row),
+                    table_row=True,
+                )
+            )
+        replaced.update(c.block for row in table for c in row)
+    out: list[_Block] = []
+    for i, b in enumerate(blocks):
+        out.extend(rows_at.get(i, ()))
+        if i not in replaced:
+            out.append(b)
+    return out
+
+
+def _row_cells(row: list[_Cell], columns: list[tuple[float, float]]) -> list[str]:
+    """A row's text per column, the lines of a cell in reading order."""
+    texts: list[list[str]] = [[] for _ in columns]
+    for cell in sorted(row, key=lambda c: (c.top, c.left)):
+        col = next(i for i, (lo, hi) in enumerate(columns) if lo <= cell.left <= hi)
+        texts[col].append(cell.text)
+    return [_join_lines(t) for t in texts]
 
 
 def _join_lines(lines: Iterable[str]) -> str:
@@ -286,6 +479,8 @@ def _join_continuations(blocks: list[_Block]) -> list[_Block]:
 
 
 def _continues(prev: _Block, b: _Block) -> bool:
+    if prev.table_row or b.table_row:
+        return False
     first = b.lines[0].text
     if _BULLET.match(first) or _NUMBERED.match(first):
         return False
@@ -308,7 +503,8 @@ def _classify(blocks: list[_Block]) -> Iterator[PdfElement]:
         size, bold = b.style
         text = b.text
         return (
-            len(b.lines) <= _MAX_HEADING_LINES
+            not b.table_row
+            and len(b.lines) <= _MAX_HEADING_LINES
             and len(text) <= _MAX_HEADING_CHARS
             and any(ch.isalpha() for ch in text)
             and not text.endswith((".", ",", ";"))
@@ -325,6 +521,8 @@ def _classify(blocks: list[_Block]) -> Iterator[PdfElement]:
     for b in blocks:
         if id(b) in heading_ids:
             yield PdfElement("Title", b.text, b.page, level[b.style])
+        elif b.table_row:
+            yield PdfElement("Table", b.text, b.page)
         else:
             yield from _paragraphs_and_items(b)
 

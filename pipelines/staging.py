@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from index.chunking import Block
+from index.manifest_reader import CHUNK_FIELDS
 from pipelines.errors import StalePlanError
 from pipelines.manifest import (
     CHUNK_COLUMNS,
@@ -36,7 +37,8 @@ from pipelines.manifest import (
 from pipelines.plans import Action, ListingCounts, Plan, PlannedDocument, Stage
 from pipelines.sources.base import Content, FetchedContent, FileContent, TextContent
 
-_STAGING = """
+_STAGING = (
+    """
 CREATE TABLE IF NOT EXISTS plans (
     source_id         TEXT PRIMARY KEY,
     plan_id           TEXT NOT NULL,
@@ -79,16 +81,9 @@ CREATE TABLE IF NOT EXISTS plan_documents (
     PRIMARY KEY (source_id, document_id)
 );
 CREATE TABLE IF NOT EXISTS plan_chunks (
-    chunk_id     TEXT NOT NULL,
-    document_id  TEXT NOT NULL,
-    source_id    TEXT NOT NULL,
-    ordinal      INTEGER NOT NULL,
-    text         TEXT NOT NULL,
-    text_hash    TEXT NOT NULL,
-    span_start   INTEGER NOT NULL,
-    span_end     INTEGER NOT NULL,
-    section_path TEXT NOT NULL,
-    page         INTEGER,
+    chunk_id     TEXT NOT NULL,"""
+    + CHUNK_FIELDS  # the committed chunks' columns: both tables hold the same rows (chunk_row)
+    + """,
     PRIMARY KEY (source_id, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS plan_chunks_by_document ON plan_chunks (source_id, document_id);
@@ -99,6 +94,7 @@ CREATE TABLE IF NOT EXISTS dirty_documents (
     PRIMARY KEY (source_id, document_id)
 );
 """
+)
 
 
 def create_staging_tables(conn: sqlite3.Connection) -> None:

@@ -28,10 +28,19 @@ _REDUNDANT = 0.6
 
 
 def _redundant(a: ScoredSentence, b: ScoredSentence) -> bool:
+    """Two sentences that say the same thing. Sentences stating different figures never do:
+    two rows of one table share their column labels ("Specification: Payload; Tern T2: 60 kg",
+    "Specification: Runtime; Tern T2: Up to 10 hours") but answer different things."""
     ta, tb = a.evidence.terms, b.evidence.terms
     if not ta or not tb:
         return a.evidence.quote.strip() == b.evidence.quote.strip()
+    if _figures(ta) != _figures(tb):
+        return False
     return len(ta & tb) / min(len(ta), len(tb)) > _REDUNDANT
+
+
+def _figures(terms: frozenset[str]) -> frozenset[str]:
+    return frozenset(t for t in terms if t.isdigit())
 
 
 def _unmatched_words(part: PartEvidence) -> list[str]:

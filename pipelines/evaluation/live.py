@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.catalog import ManifestSourceCatalog
 from agent.chunk_fetch import StoreChunkReader
-from agent.evidence import DocumentRecord, FailureRecord, SourceRecord
 from agent.factory import build_agent
 from agent.golden import GoldenSet, ManifestChunks, load_golden
 from agent.loop import Agent
@@ -19,7 +19,7 @@ from core.acl import Principal
 from core.embedding import Embedder
 from core.errors import ConfigurationError
 from core.settings import Settings
-from index.manifest_reader import ManifestReader, manifest_path
+from index.manifest_reader import manifest_path
 from index.types import KeywordStore, VectorStore
 from pipelines.backends import EmbeddedBackend, ServerBackend
 from pipelines.gate import load_principals
@@ -73,36 +73,6 @@ def resolved_golden(settings: Settings) -> tuple[GoldenSet, ManifestChunks]:
     return golden, manifest
 
 
-class LiveSourceCatalog:
-    """The committed manifest as the agent's source catalog (what the API's catalog reads too)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.reader = ManifestReader(manifest_path(settings.backend.data_dir))
-        self.configured = {s.id: s.kind for s in settings.pipeline.sources}
-
-    def source_records(self) -> list[SourceRecord]:
-        committed = self.reader.sources()
-        out: list[SourceRecord] = []
-        for sid in dict.fromkeys([*self.configured, *committed]):
-            src = committed.get(sid)
-            out.append(
-                SourceRecord(
-                    source_id=sid,
-                    kind=self.configured.get(sid, "unknown"),
-                    last_indexed_at=src.last_indexed_at if src else None,
-                    documents=tuple(
-                        DocumentRecord(document_id=d.document_id, acl=d.acl, updated_at=d.updated_at)
-                        for d in (src.documents if src else ())
-                    ),
-                    failures=tuple(
-                        FailureRecord(locator=f.locator, reason=f.reason, acl=f.acl, failed_at=f.last_seen)
-                        for f in (src.failures if src else ())
-                    ),
-                )
-            )
-        return out
-
-
 @dataclass
 class LiveServices:
     """The retriever and agent over the live generation's stores."""
@@ -132,7 +102,7 @@ def live_services(
                 settings,
                 searcher=retriever,
                 chunks=StoreChunkReader([vectors, keywords]),
-                sources=LiveSourceCatalog(settings),
+                sources=ManifestSourceCatalog.from_settings(settings),  # what the API lists
                 embedder=embedder,
             )
             yield LiveServices(vectors, keywords, retriever, agent)

@@ -1,4 +1,4 @@
-"""The tuning sweep: a grid over fusion, candidate depth, reranker and per-document cap.
+"""The tuning sweep: a grid over fusion, candidate depth, reranker, per-document cap and chunk size.
 
 One dataset split is indexed once (:class:`~retrieval.evaluation.runner.EvalSession`), queries
 are embedded once, and each query's BM25 and dense lists are fetched once at the deepest depth;
@@ -18,23 +18,34 @@ What each point is judged on:
 - latency: the engines' search time at the point's depth (timed on a sample of queries, query
   embedding excluded: it is the same for every point) plus the point's fusion/rerank time.
 
+**Chunk size** (``evaluation.sweep.chunk_max_tokens``, empty by default) is the one dimension that
+is not a replay: each size re-chunks the corpus (:class:`~retrieval.evaluation.indexing.DocumentChunker`,
+the pipeline's rule), embeds the new chunks (through the embedding cache: a size seen before costs
+nothing, a new one costs embedding the whole corpus once) and indexes them into fresh stores, then
+sweeps the whole grid on that index. The current ``chunking.max_tokens`` is always one of the sizes
+(its index is the one the sweep builds anyway). Each row records the size it was measured at; a
+winner from a swept size also writes ``[chunking] max_tokens`` (and the overlap it was measured
+with) into the recommendation, which applies to an index only after ``groundwork ingest --full``.
+
 Sweeps run on tuning splits only: :func:`check_tuning_split` refuses ``test`` unless forced,
 since tuning on the split you report overfits the figure. The winner is written as a settings
-file with a ``[retrieval]`` table (:func:`recommended_toml`) that ``GW_CONFIG_FILE`` loads.
+file with a ``[retrieval]`` table (and ``[chunking]`` when chunk sizes were swept;
+:func:`recommended_toml`) that ``GW_CONFIG_FILE`` loads.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.errors import ConfigurationError
-from core.settings import FusionMethod, RetrievalSettings, Settings, SweepSettings
+from core.settings import ChunkingSettings, FusionMethod, RetrievalSettings, Settings, SweepSettings
 from retrieval.evaluation.beir import BeirDataset
 from retrieval.evaluation.configs import DEFAULT_NORMALIZATION, EvalConfig
 from retrieval.evaluation.metrics import METRICS, evaluate, per_query
@@ -63,12 +74,14 @@ def check_tuning_split(split: str, *, force: bool = False, reported: Sequence[st
 
 
 class SweepPoint(BaseModel):
-    """One grid point: an evaluation configuration plus the per-document cap."""
+    """One grid point: an evaluation configuration plus the per-document cap, and the chunk size
+    when the sweep varies it (None: the settings' chunking, not swept)."""
 
     model_config = ConfigDict(frozen=True)
 
     config: EvalConfig
     per_document_cap: int
+    chunk_max_tokens: int | None = None
 
     @property
     def label(self) -> str:
@@ -77,7 +90,8 @@ class SweepPoint(BaseModel):
             fusion = f"rrf k={c.rrf_k}"
         else:
             fusion = f"{c.normalization.value} w={c.dense_weight}"
-        return f"{fusion} n={c.candidates} {c.reranker} cap={self.per_document_cap}"
+        chunks = f" chunks={self.chunk_max_tokens}" if self.chunk_max_tokens is not None else ""
+        return f"{fusion} n={c.candidates} {c.reranker} cap={self.per_document_cap}{chunks}"
 
     @property
     def loadable(self) -> bool:
@@ -124,6 +138,8 @@ class SweepRow(BaseModel):
     candidates: int
     reranker: str
     per_document_cap: int
+    chunk_max_tokens: int | None = None  # chunking.max_tokens of the index the point ran on
+    chunks: int = 0  # how many chunks that index held
     metrics: dict[str, float]
     window_recall: float
     window_documents: float
@@ -133,6 +149,7 @@ class SweepRow(BaseModel):
     loadable: bool
     current: bool
     retrieval: dict[str, object]
+    chunking: dict[str, object] = {}  # the [chunking] fields, when the sweep varied the chunk size
 
 
 class SweepResult(BaseModel):
@@ -208,6 +225,11 @@ class SweepResult(BaseModel):
         base = base or RetrievalSettings()
         return RetrievalSettings.model_validate({**base.model_dump(), **self.best.retrieval})
 
+    def recommended_chunking(self, base: ChunkingSettings | None = None) -> ChunkingSettings:
+        """``base`` with the winner's chunk size (``base`` itself when sizes were not swept)."""
+        base = base or ChunkingSettings()
+        return ChunkingSettings.model_validate({**base.model_dump(), **self.best.chunking})
+
 
 def _toml_value(v: object) -> str:
     if isinstance(v, bool):
@@ -232,6 +254,14 @@ def recommended_toml(result: SweepResult) -> str:
         "[retrieval]",
     ]
     lines += [f"{k} = {_toml_value(v)}" for k, v in b.retrieval.items()]
+    if b.chunking:
+        lines += [
+            "",
+            "# A new chunk size reaches an index only through `groundwork ingest --full`, which",
+            "# re-chunks and re-embeds every document.",
+            "[chunking]",
+        ]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in b.chunking.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -242,8 +272,9 @@ def write_recommended(result: SweepResult, path: Path) -> Path:
     return path
 
 
-def current_point(base: RetrievalSettings) -> SweepPoint:
-    """The grid point ``base`` describes (what the service runs with these settings)."""
+def current_point(base: RetrievalSettings, chunk_max_tokens: int | None = None) -> SweepPoint:
+    """The grid point ``base`` describes (what the service runs with these settings);
+    ``chunk_max_tokens``: the current chunk size, when the sweep varies it."""
     return SweepPoint(
         config=EvalConfig(
             name="sweep",
@@ -255,11 +286,24 @@ def current_point(base: RetrievalSettings) -> SweepPoint:
             rerank_depth=base.rerank_depth,
         ),
         per_document_cap=base.per_document_cap,
+        chunk_max_tokens=chunk_max_tokens,
     )
 
 
-def sweep_points(grid: SweepSettings, base: RetrievalSettings) -> list[SweepPoint]:
-    """Every grid point (fusion variant x depth x reranker x cap), plus the ``base`` settings' point."""
+def chunk_sizes(grid: SweepSettings, chunking: ChunkingSettings) -> tuple[int | None, ...]:
+    """The chunk sizes swept, current first; ``(None,)`` when the grid does not vary them."""
+    if not grid.chunk_max_tokens:
+        return (None,)
+    return tuple(dict.fromkeys((chunking.max_tokens, *grid.chunk_max_tokens)))
+
+
+def sweep_points(
+    grid: SweepSettings, base: RetrievalSettings, chunking: ChunkingSettings | None = None
+) -> list[SweepPoint]:
+    """Every grid point (fusion variant x depth x reranker x cap, at each chunk size), plus the
+    point of the ``base`` settings (at the current chunk size, ``chunking``)."""
+    chunking = chunking or ChunkingSettings()
+    sizes = chunk_sizes(grid, chunking)
     fusions: list[dict[str, object]] = [
         {"fusion": FusionMethod.RRF, "rrf_k": k, "dense_weight": 0.5} for k in grid.rrf_k
     ]
@@ -281,8 +325,13 @@ def sweep_points(grid: SweepSettings, base: RetrievalSettings) -> list[SweepPoin
                         **f,
                     }
                 )
-                points += [SweepPoint(config=cfg, per_document_cap=cap) for cap in grid.per_document_cap]
-    current = current_point(base)
+                points += [
+                    SweepPoint(config=cfg, per_document_cap=cap, chunk_max_tokens=size)
+                    for size in sizes
+                    for cap in grid.per_document_cap
+                ]
+    points.sort(key=lambda p: sizes.index(p.chunk_max_tokens))  # stable: grid order per size
+    current = current_point(base, sizes[0])
     if current not in points:
         points.append(current)
     return points
@@ -319,6 +368,103 @@ def _engine_latency(session: EvalSession, depths: Sequence[int], sample: int) ->
     return out
 
 
+@dataclass(frozen=True)
+class _Measured:
+    """One point's measurements (before ranking)."""
+
+    order: int  # position in the grid: the last tie-break
+    point: SweepPoint
+    metrics: dict[str, float]
+    window_recall: float
+    window_documents: float
+    rank_ms: float
+    engine_ms: float
+    chunks: int
+
+
+def _chunked_settings(settings: Settings, size: int) -> Settings:
+    """``settings`` with ``chunking.max_tokens = size`` (the overlap kept)."""
+    try:
+        chunking = ChunkingSettings(max_tokens=size, overlap_tokens=settings.chunking.overlap_tokens)
+    except ValidationError:
+        raise ConfigurationError(
+            f"evaluation.sweep.chunk_max_tokens: {size} tokens is not above chunking.overlap_tokens "
+            f"({settings.chunking.overlap_tokens}): drop that size or lower chunking.overlap_tokens"
+        ) from None
+    return settings.model_copy(update={"chunking": chunking})
+
+
+def _check_chunk_sizes(sizes: Sequence[int | None], window: int) -> None:
+    """Refuse sizes that would chunk exactly like another one (the model window caps them all)."""
+    seen: dict[int, int] = {}
+    for size in sizes:
+        if size is None:
+            continue
+        effective = min(size, window)
+        if effective in seen:
+            raise ConfigurationError(
+                f"evaluation.sweep.chunk_max_tokens: {size} tokens chunks exactly like {seen[effective]} "
+                f"(the embedding model encodes at most {window} tokens): drop one of them"
+            )
+        seen[effective] = size
+
+
+def _measure(
+    s: EvalSession,
+    members: list[tuple[int, SweepPoint]],
+    base: RetrievalSettings,
+    latency_sample: int,
+    say: Callable[[str], None],
+    timing: dict[str, float],
+) -> list[_Measured]:
+    """Every point of ``members`` on one indexed corpus (one chunk size); adds to ``timing``."""
+    name = s.dataset.name
+    depths = sorted({p.config.candidates for _i, p in members})
+    t0 = time.perf_counter()
+    s.engine_hits(max(depths))
+    timing["fetch_s"] = timing.get("fetch_s", 0.0) + time.perf_counter() - t0
+    t0 = time.perf_counter()
+    engine_ms = _engine_latency(s, depths, latency_sample)
+    qrels = s.dataset.qrels
+    # Group points that share a ranking (they differ only in the cap): one rank pass each.
+    groups: dict[EvalConfig, list[tuple[int, SweepPoint]]] = {}
+    for i, p in members:
+        groups.setdefault(p.config, []).append((i, p))
+    # Warm the reranker caches (sentence vectors) before anything is timed.
+    for reranker in dict.fromkeys(c.reranker for c in groups if c.reranker != "none"):
+        warm = EvalConfig(
+            name="warm", candidates=max(depths), reranker=reranker, rerank_depth=base.rerank_depth
+        )
+        say(f"{name}: warming reranker {reranker}")
+        r = s.retriever(warm)
+        hits = s.engine_hits(warm.candidates)
+        for q in s.qids:
+            r.rank(s.dataset.queries[q], hits[q], as_of=EVAL_AS_OF)
+    measured: list[_Measured] = []
+    for n, (cfg, group) in enumerate(groups.items(), start=1):
+        hits = s.engine_hits(cfg.candidates)
+        retriever = s.retriever(cfg)
+        ranked: dict[str, list[RetrievedChunk]] = {}
+        times: list[float] = []
+        for q in s.qids:
+            t1 = time.perf_counter()
+            ranked[q] = retriever.rank(s.dataset.queries[q], hits[q], as_of=EVAL_AS_OF)
+            times.append((time.perf_counter() - t1) * 1000)
+        metrics = evaluate(qrels, s.document_run(dict(ranked)))
+        rank_ms = float(np.median(times)) if times else 0.0
+        for i, p in group:
+            window = _window_run(ranked, s.index.beir_id, p.per_document_cap, base.top_k)
+            rows = per_query(qrels, window)
+            recall = float(np.mean([r["recall@100"] for r in rows.values()])) if rows else 0.0
+            docs = float(np.mean([len(d) for d in window.values()])) if window else 0.0
+            engine = engine_ms[cfg.candidates]
+            measured.append(_Measured(i, p, metrics, recall, docs, rank_ms, engine, len(s.index.chunks)))
+        if n % 10 == 0 or n == len(groups):
+            say(f"{name}: {n}/{len(groups)} rankings ({len(measured)} points)")
+    timing["grid_s"] = timing.get("grid_s", 0.0) + time.perf_counter() - t0
+    return measured
+
+
 def run_sweep(
     dataset: BeirDataset,
     *,
@@ -332,8 +478,10 @@ def run_sweep(
     """Evaluate every grid point on ``dataset`` (a tuning split) and rank them.
 
     ``settings`` gives the base retrieval settings (their point is always in the grid and marked
-    ``current``), the embedding model and the backend; ``grid`` defaults to
-    ``settings.evaluation.sweep``. ``session`` reuses an indexed dataset (it is not closed).
+    ``current``), the chunking, the embedding model and the backend; ``grid`` defaults to
+    ``settings.evaluation.sweep``. ``session`` reuses an indexed dataset (it is not closed; it
+    must be chunked with ``settings.chunking``); every other chunk size of the grid is indexed
+    here, one at a time, and closed after its points are measured.
     """
     settings = settings or Settings()
     grid = grid or settings.evaluation.sweep
@@ -345,71 +493,50 @@ def run_sweep(
     check_tuning_split(dataset.split, force=force)
     say = progress or (lambda _msg: None)
     base = settings.retrieval
-    points = sweep_points(grid, base)
+    sizes = chunk_sizes(grid, settings.chunking)
+    rechunked = {size: _chunked_settings(settings, size) for size in sizes[1:] if size is not None}
+    points = sweep_points(grid, base, settings.chunking)
+    by_size: dict[int | None, list[tuple[int, SweepPoint]]] = {}
+    for i, p in enumerate(points):
+        by_size.setdefault(p.chunk_max_tokens, []).append((i, p))
     t_start = time.perf_counter()
     owned = session is None
     s = session or EvalSession(dataset, settings=settings, progress=say)
     try:
         index_s = time.perf_counter() - t_start
-        depths = sorted({p.config.candidates for p in points})
-        t0 = time.perf_counter()
-        s.engine_hits(max(depths))
-        fetch_s = time.perf_counter() - t0
-        engine_ms = _engine_latency(s, depths, latency_sample)
-        qrels = s.dataset.qrels
-        # Group points that share a ranking (they differ only in the cap): one rank pass each.
-        groups: dict[EvalConfig, list[tuple[int, SweepPoint]]] = {}
-        for i, p in enumerate(points):
-            groups.setdefault(p.config, []).append((i, p))
-        # Warm the reranker caches (sentence vectors) before anything is timed.
-        for reranker in dict.fromkeys(c.reranker for c in groups if c.reranker != "none"):
-            warm = EvalConfig(
-                name="warm", candidates=max(depths), reranker=reranker, rerank_depth=base.rerank_depth
-            )
-            say(f"{dataset.name}: warming reranker {reranker}")
-            r = s.retriever(warm)
-            hits = s.engine_hits(warm.candidates)
-            for q in s.qids:
-                r.rank(s.dataset.queries[q], hits[q], as_of=EVAL_AS_OF)
-        measured: list[tuple[int, SweepPoint, dict[str, float], float, float, float]] = []
-        t0 = time.perf_counter()
-        for n, (cfg, members) in enumerate(groups.items(), start=1):
-            hits = s.engine_hits(cfg.candidates)
-            retriever = s.retriever(cfg)
-            ranked: dict[str, list[RetrievedChunk]] = {}
-            times: list[float] = []
-            for q in s.qids:
-                t1 = time.perf_counter()
-                ranked[q] = retriever.rank(s.dataset.queries[q], hits[q], as_of=EVAL_AS_OF)
-                times.append((time.perf_counter() - t1) * 1000)
-            metrics = evaluate(qrels, s.document_run(dict(ranked)))
-            rank_ms = float(np.median(times)) if times else 0.0
-            for i, p in members:
-                window = _window_run(ranked, s.index.beir_id, p.per_document_cap, base.top_k)
-                rows = per_query(qrels, window)
-                recall = float(np.mean([r["recall@100"] for r in rows.values()])) if rows else 0.0
-                docs = float(np.mean([len(d) for d in window.values()])) if window else 0.0
-                measured.append((i, p, metrics, recall, docs, rank_ms))
-            if n % 10 == 0 or n == len(groups):
-                say(f"{dataset.name}: {n}/{len(groups)} rankings ({len(measured)} points)")
-        grid_s = time.perf_counter() - t0
-        current = current_point(base)
+        _check_chunk_sizes(sizes, s.embedder.max_tokens)
+        timing = {"index_s": index_s, "rechunk_s": 0.0, "fetch_s": 0.0, "grid_s": 0.0}
+        embedded_now = s.index.timings_s.get("embedded_now", 0.0)
+        measured = _measure(s, by_size.pop(sizes[0]), base, latency_sample, say, timing)
+        for size, members in by_size.items():
+            assert size is not None
+            say(f"{dataset.name}: re-chunking at {size} tokens (new chunks are embedded)")
+            t0 = time.perf_counter()
+            with EvalSession(dataset, settings=rechunked[size], embedder=s.embedder, progress=say) as other:
+                timing["rechunk_s"] += time.perf_counter() - t0
+                embedded_now += other.index.timings_s.get("embedded_now", 0.0)
+                measured += _measure(other, members, base, latency_sample, say, timing)
+        current = current_point(base, sizes[0])
         # Best first: the metric, then window recall. On a tie the current settings win (a change
-        # must earn its place), then no reranker, then the shallower depth (both cheaper), then
-        # grid order. No measured time in the key: it would make two runs disagree.
+        # must earn its place), then the current chunk size (another one means re-embedding the
+        # corpus), then no reranker, then the shallower depth (both cheaper), then grid order.
+        # No measured time in the key: it would make two runs disagree.
         measured.sort(
-            key=lambda t: (
-                -round(t[2][grid.metric], 6),
-                -round(t[3], 6),
-                t[1] != current,
-                t[1].config.reranker != "none",
-                t[1].config.candidates,
-                t[0],
+            key=lambda m: (
+                -round(m.metrics[grid.metric], 6),
+                -round(m.window_recall, 6),
+                m.point != current,
+                m.point.chunk_max_tokens != sizes[0],
+                m.point.config.reranker != "none",
+                m.point.config.candidates,
+                m.order,
             )
         )
+        overlap = settings.chunking.overlap_tokens
         rows_out: list[SweepRow] = []
-        for rank, (_i, p, metrics, recall, docs, rank_ms) in enumerate(measured, start=1):
-            c = p.config
+        for rank, m in enumerate(measured, start=1):
+            p, c = m.point, m.point.config
+            size = p.chunk_max_tokens
             rows_out.append(
                 SweepRow(
                     rank=rank,
@@ -421,15 +548,18 @@ def run_sweep(
                     candidates=c.candidates,
                     reranker=c.reranker,
                     per_document_cap=p.per_document_cap,
-                    metrics={k: round(v, 4) for k, v in metrics.items()},
-                    window_recall=round(recall, 4),
-                    window_documents=round(docs, 2),
-                    rank_ms_p50=round(rank_ms, 3),
-                    engine_ms_p50=round(engine_ms[c.candidates], 3),
-                    latency_ms_p50=round(rank_ms + engine_ms[c.candidates], 3),
+                    chunk_max_tokens=size if size is not None else settings.chunking.max_tokens,
+                    chunks=m.chunks,
+                    metrics={k: round(v, 4) for k, v in m.metrics.items()},
+                    window_recall=round(m.window_recall, 4),
+                    window_documents=round(m.window_documents, 2),
+                    rank_ms_p50=round(m.rank_ms, 3),
+                    engine_ms_p50=round(m.engine_ms, 3),
+                    latency_ms_p50=round(m.rank_ms + m.engine_ms, 3),
                     loadable=p.loadable,
                     current=p == current,
                     retrieval=p.retrieval_fields(),
+                    chunking={"max_tokens": size, "overlap_tokens": overlap} if size is not None else {},
                 )
             )
         return SweepResult(
@@ -441,12 +571,7 @@ def run_sweep(
             chunks=len(s.index.chunks),
             rows=tuple(rows_out),
             wall_s=round(time.perf_counter() - t_start, 2),
-            timing={
-                "index_s": round(index_s, 2),
-                "fetch_s": round(fetch_s, 2),
-                "grid_s": round(grid_s, 2),
-                "embedded_now": s.index.timings_s.get("embedded_now", 0.0),
-            },
+            timing={**{k: round(v, 2) for k, v in timing.items()}, "embedded_now": embedded_now},
             grid=grid.model_dump(mode="json"),
             finished_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         )

@@ -9,23 +9,41 @@ candidate teach nothing about ordering and are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from retrieval.evaluation.configs import EvalConfig
 from retrieval.evaluation.runner import EVAL_AS_OF, EvalSession
 from retrieval.rerankers.base import Candidate, RerankQuery
-from retrieval.rerankers.learned import LinearModel, feature_matrix, fit_logistic
+from retrieval.rerankers.learned import FEATURES, LinearModel, Matrix, feature_matrix, fit_logistic
 from retrieval.rerankers.maxsim import MaxSimScorer
+
+Featurizer = Callable[[RerankQuery, Sequence[Candidate]], Matrix]
+"""One feature row per candidate (the linear reranker's by default, or the evidence reranker's)."""
+
+
+def linear_features(session: EvalSession) -> Featurizer:
+    """The linear reranker's features (max-similarity through the session's embedder)."""
+    scorer = MaxSimScorer(session.embedder)
+
+    def rows(query: RerankQuery, candidates: Sequence[Candidate]) -> Matrix:
+        return feature_matrix(query, candidates, scorer)
+
+    return rows
 
 
 def training_rows(
-    session: EvalSession, config: EvalConfig, *, depth: int, query_ids: Sequence[str] | None = None
+    session: EvalSession,
+    config: EvalConfig,
+    *,
+    depth: int,
+    query_ids: Sequence[str] | None = None,
+    featurize: Featurizer | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(features, labels, queries used) from one indexed dataset split (or ``query_ids`` of it)."""
     retriever = session.retriever(config.model_copy(update={"reranker": "none"}))
-    scorer = MaxSimScorer(session.embedder)
+    rows = featurize or linear_features(session)
     hits = session.engine_hits(config.candidates)
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
@@ -40,7 +58,7 @@ def training_rows(
         if not labels.any():
             continue
         cands = [Candidate(r.chunk, r.stages) for r in ranked]
-        xs.append(feature_matrix(RerankQuery(text, hits[q].query_vector), cands, scorer))
+        xs.append(rows(RerankQuery(text, hits[q].query_vector), cands))
         ys.append(labels)
         used += 1
     if not xs:
@@ -55,15 +73,21 @@ def train_linear(
     depth: int = 50,
     l2: float = 1.0,
     query_ids: Sequence[Sequence[str] | None] | None = None,
+    featurize: Featurizer | None = None,
+    features: Sequence[str] = FEATURES,
 ) -> LinearModel:
-    """Fit the linear reranker on the sessions' judged queries (``query_ids``: per session)."""
+    """Fit a linear reranker on the sessions' judged queries (``query_ids``: per session).
+
+    ``featurize`` and ``features`` (its column names) default to the linear reranker's.
+    """
     chosen = query_ids or [None] * len(sessions)
     parts = [
-        training_rows(s, config, depth=depth, query_ids=q) for s, q in zip(sessions, chosen, strict=True)
+        training_rows(s, config, depth=depth, query_ids=q, featurize=featurize)
+        for s, q in zip(sessions, chosen, strict=True)
     ]
     x = np.vstack([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
-    model = fit_logistic(x, y, l2=l2)
+    model = fit_logistic(x, y, l2=l2, features=features)
     info = {
         "trained_on": ", ".join(
             f"{s.dataset.name}/{s.dataset.split}" + ("" if q is None else f" ({len(q)} queries)")
@@ -78,4 +102,11 @@ def train_linear(
         "embedding_model": sessions[0].embedder.model_id,
         "keyword_backend": sessions[0].index.keywords.backend,
     }
-    return LinearModel(weights=model.weights, mean=model.mean, scale=model.scale, bias=model.bias, info=info)
+    return LinearModel(
+        weights=model.weights,
+        mean=model.mean,
+        scale=model.scale,
+        features=tuple(features),
+        bias=model.bias,
+        info=info,
+    )

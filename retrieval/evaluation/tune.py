@@ -41,6 +41,7 @@ def grid_from(
     candidates: str | None = None,
     caps: str | None = None,
     metric: str | None = None,
+    chunk_sizes: str | None = None,
 ) -> SweepSettings:
     """``base`` with the command line's overrides."""
     update: dict[str, object] = {}
@@ -50,6 +51,8 @@ def grid_from(
         update["candidates"] = c
     if (p := _ints(caps, "caps")) is not None:
         update["per_document_cap"] = p
+    if (z := _ints(chunk_sizes, "chunk-sizes")) is not None:
+        update["chunk_max_tokens"] = z
     if metric:
         update["metric"] = metric
     return SweepSettings.model_validate({**base.model_dump(), **update})
@@ -95,6 +98,14 @@ def tune_command(
     candidates: Annotated[str | None, typer.Option("--candidates", help="depths, e.g. 50,100,200")] = None,
     caps: Annotated[str | None, typer.Option("--caps", help="per-document caps, e.g. 1,2,3")] = None,
     metric: Annotated[str | None, typer.Option("--metric", help="ranking metric (default ndcg@10)")] = None,
+    chunk_sizes: Annotated[
+        str | None,
+        typer.Option(
+            "--chunk-sizes",
+            help="chunking.max_tokens values beside the current one, e.g. 128,384 (each re-chunks "
+            "and re-embeds the corpus)",
+        ),
+    ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="rows of the table to print")] = 20,
     force_test: Annotated[
         bool, typer.Option("--force-test", help="tune on a reported split anyway (overfits it)")
@@ -105,7 +116,12 @@ def tune_command(
     try:
         settings = load_settings()
         grid = grid_from(
-            settings.evaluation.sweep, rerankers=rerankers, candidates=candidates, caps=caps, metric=metric
+            settings.evaluation.sweep,
+            rerankers=rerankers,
+            candidates=candidates,
+            caps=caps,
+            metric=metric,
+            chunk_sizes=chunk_sizes,
         )
         result, path = run_tune(
             dataset,

@@ -6,6 +6,8 @@
 - ``maxsim`` or ``maxsim:<weight>``: best-sentence similarity blended with the fused score;
 - ``linear`` or ``linear:<file.json>``: the learned combination of stage features
   (the packaged model, or one trained with ``retrieval.evaluation.training``);
+- ``evidence`` or ``evidence:<file.json>``: the learned combination of stage features and
+  best-sentence BM25 (no sentence embeddings needed);
 - ``cross-encoder:<path-or-name>``, or any other value: a sentence-transformers CrossEncoder.
 """
 
@@ -16,12 +18,14 @@ from pathlib import Path
 from core.embedding import Embedder
 from retrieval.rerankers.base import Candidate, Reranker, RerankQuery, passage_text
 from retrieval.rerankers.cross_encoder import CrossEncoderReranker
+from retrieval.rerankers.evidence import EvidenceReranker
 from retrieval.rerankers.learned import LinearModel, LinearReranker
 from retrieval.rerankers.maxsim import MaxSimReranker, MaxSimScorer, sentence_texts
 
 __all__ = [
     "Candidate",
     "CrossEncoderReranker",
+    "EvidenceReranker",
     "LinearModel",
     "LinearReranker",
     "MaxSimReranker",
@@ -48,6 +52,8 @@ def build_reranker(spec: str, embedder: Embedder) -> Reranker | None:
         if arg:
             return LinearReranker(embedder, LinearModel.load(Path(arg)), name=f"linear({Path(arg).name})")
         return LinearReranker.packaged(embedder)
+    if kind == "evidence":
+        return EvidenceReranker.load(Path(arg) if arg else None)
     target = arg if kind == "cross-encoder" else spec
     return CrossEncoderReranker(
         target,

@@ -81,7 +81,10 @@ def feature_matrix(query: RerankQuery, candidates: Sequence[Candidate], maxsim: 
 
 @dataclass(frozen=True)
 class LinearModel:
-    """Standardized features dotted with weights; the JSON form records its provenance."""
+    """Standardized features dotted with weights; the JSON form records its provenance.
+
+    ``features`` names the columns; the reranker that loads a model checks they are its own.
+    """
 
     weights: tuple[float, ...]
     mean: tuple[float, ...]
@@ -93,11 +96,6 @@ class LinearModel:
     def __post_init__(self) -> None:
         if not len(self.weights) == len(self.mean) == len(self.scale) == len(self.features):
             raise ValueError("linear model: weights, mean, scale and features differ in length")
-        if tuple(self.features) != FEATURES:
-            raise ValueError(
-                f"linear model was trained on features {list(self.features)}, "
-                f"this version computes {list(FEATURES)}: retrain it"
-            )
 
     def predict(self, x: Matrix) -> npt.NDArray[np.float64]:
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -129,9 +127,17 @@ class LinearModel:
 
 
 def fit_logistic(
-    x: Matrix, y: npt.NDArray[np.float64], *, l2: float = 1.0, iterations: int = 50
+    x: Matrix,
+    y: npt.NDArray[np.float64],
+    *,
+    l2: float = 1.0,
+    iterations: int = 50,
+    features: Sequence[str] | None = None,
 ) -> LinearModel:
-    """Pointwise L2-regularized logistic regression by Newton's method (numpy only)."""
+    """Pointwise L2-regularized logistic regression by Newton's method (numpy only).
+
+    ``features`` names ``x``'s columns (default: this module's :data:`FEATURES`).
+    """
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
@@ -151,6 +157,7 @@ def fit_logistic(
         weights=tuple(float(v) for v in w[:-1]),
         mean=tuple(float(v) for v in mean),
         scale=tuple(float(v) for v in scale),
+        features=FEATURES if features is None else tuple(features),
         bias=float(w[-1]),
     )
 
@@ -159,6 +166,13 @@ class LinearReranker:
     """Scores candidates with a :class:`LinearModel` over :data:`FEATURES`."""
 
     def __init__(self, embedder: Embedder, model: LinearModel, *, name: str = "linear") -> None:
+        # the model file names its features; a file trained for another reranker (the
+        # evidence reranker's) or an older feature set must not be dotted with these columns
+        if tuple(model.features) != FEATURES:
+            raise ValueError(
+                f"linear model was trained on features {list(model.features)}, "
+                f"this version computes {list(FEATURES)}: retrain it"
+            )
         self.model = model
         self.maxsim = MaxSimScorer(embedder)
         self.name = name

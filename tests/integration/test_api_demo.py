@@ -128,7 +128,7 @@ def titles(body: dict[str, object]) -> set[str]:
             "dave",
             "What is the CEO's 2026 base salary and target bonus?",
             "Executive Compensation 2026",
-            "CEO",
+            "$385,000",
         ),
         (
             "erin",

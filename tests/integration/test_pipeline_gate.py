@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,9 @@ from typing import Any
 import dagster as dg
 import pytest
 import yaml
+from filelock import FileLock, Timeout
 
+import pipelines.promotion
 from agent.golden import GoldenSet, load_golden
 from core.acl import Principal
 from core.embedding import Embedder
@@ -36,10 +40,10 @@ from core.ids import document_id
 from core.settings import GateSettings, Settings, load_settings
 from index.types import SearchFilter
 from pipelines.assets import build_ingest_assets, source_partitions
-from pipelines.backends import open_backend
+from pipelines.backends import open_backend, pipeline_dir
 from pipelines.checks import build_ingest_checks, promotion_gate_result
-from pipelines.gate import GateOutcome, evaluate_promotion
-from pipelines.ingest import run_ingest
+from pipelines.gate import GateDecision, GateOutcome, evaluate_promotion
+from pipelines.ingest import SourceRun, run_ingest
 from pipelines.manifest import Manifest
 from pipelines.progress import SilentProgress
 from pipelines.resources import GroundworkResource
@@ -373,3 +377,133 @@ def test_gate_metric_names_are_checked() -> None:
     assert GateSettings(metric="mrr@10").metric == "recip_rank"
     with pytest.raises(ValueError, match="not one of"):
         GateSettings(metric="ndcg@5")
+
+
+# --------------------------------------------------------------------------- the writer lock
+# The gate evaluates outside the writer lock. The hook is the gate itself: a wrapper around the
+# real evaluate_promotion (the evaluation still runs in full) that, while the evaluation is in
+# progress, tries to take the writer lock's file lock the way another process would (a new file
+# descriptor, non-blocking: flock conflicts across descriptors even within one process).
+
+
+class LockProbe:
+    """Wraps the gate; records, per evaluation, the source and whether the writer lock was free."""
+
+    def __init__(self, settings: Settings, during: dict[str, Callable[[], None]] | None = None) -> None:
+        self.lock_path = pipeline_dir(settings) / "index-writer.lock"
+        self.during = dict(during or {})  # source id -> a concurrent writer, run once mid-evaluation
+        self.calls: list[tuple[str, bool]] = []
+        self._gate = evaluate_promotion
+
+    def lock_is_free(self) -> bool:
+        probe = FileLock(str(self.lock_path))
+        try:
+            probe.acquire(blocking=False)
+        except Timeout:
+            return False
+        probe.release()
+        return True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> GateDecision:
+        store: PlanStore = args[3]
+        self.calls.append((store.source_id, self.lock_is_free()))
+        writer = self.during.pop(store.source_id, None)
+        if writer is not None:
+            writer()
+        return self._gate(*args, **kwargs)
+
+
+def _page(gated: Gated, relative: str, text: str) -> str:
+    path = gated.root / "corpus" / relative
+    path.write_text(text, encoding="utf-8")
+    source, locator = relative.split("/", 1)
+    return document_id(source, locator)
+
+
+def test_e_the_gate_evaluates_without_holding_the_writer_lock(
+    gated: Gated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe = LockProbe(gated.settings)
+    monkeypatch.setattr(pipelines.promotion, "evaluate_promotion", probe)
+    _page(
+        gated,
+        "handbook/quiet-rooms.md",
+        "# Quiet rooms\n\nThe quiet rooms on the second floor are for focused work and calls that "
+        "need privacy. Book them for at most two hours through the room calendar.\n",
+    )
+    before = gated.live_id()
+
+    run = run_ingest(gated.settings, "handbook", embedder=gated.embedder).source("handbook")
+
+    assert run.status == "ok", run.error
+    assert probe.calls == [("handbook", True)]  # evaluated once, and the lock was free meanwhile
+    metadata = run.metadata["live_generation"]
+    assert metadata["gate"] == "passed"
+    assert metadata["promoted"] is True
+    assert metadata["gate re-evaluated under the writer lock"] is False
+    assert gated.live_id() != before
+    # the lock was held only for the re-check and the swap, not for the evaluation
+    assert metadata["writer lock seconds"] < metadata["gate seconds"]
+    gated.outputs += _texts(metadata)
+    print(
+        f"\ngate outside the lock: gate {metadata['gate seconds']} s, writer lock held "
+        f"{metadata['writer lock seconds']} s"
+    )
+
+
+def test_f_a_live_generation_that_moves_during_the_evaluation_is_re_evaluated_under_the_lock(
+    gated: Gated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, embedder = gated.settings, gated.embedder
+    finance_doc = _page(
+        gated,
+        "finance/policies/parking-reimbursement.md",
+        "# Parking reimbursement\n\nParking at client sites is reimbursed up to 40 EUR a day "
+        "against a receipt, filed within thirty days in the expense tool.\n",
+    )
+    handbook_doc = _page(
+        gated,
+        "handbook/lockers.md",
+        "# Lockers\n\nLockers on the third floor are assigned by the facilities desk for one year; "
+        "bring your badge to get a key.\n",
+    )
+    concurrent: list[SourceRun] = []
+
+    def another_writer() -> None:
+        # a real second writer (its own Dagster run, in its own thread) promotes while finance's
+        # candidate is being evaluated; with the lock held by the gate it could not even start
+        def ingest() -> None:
+            concurrent.append(run_ingest(settings, "handbook", embedder=embedder).source("handbook"))
+
+        thread = threading.Thread(target=ingest, name="concurrent-handbook-ingest")
+        thread.start()
+        thread.join(timeout=600)
+        assert not thread.is_alive(), "the concurrent writer did not finish: is the lock held?"
+
+    probe = LockProbe(settings, during={"finance": another_writer})
+    monkeypatch.setattr(pipelines.promotion, "evaluate_promotion", probe)
+    before = gated.live_id()
+
+    run = run_ingest(settings, "finance", embedder=embedder).source("finance")
+
+    assert run.status == "ok", run.error
+    assert len(concurrent) == 1
+    assert concurrent[0].status == "ok", concurrent[0].error
+    moved_to = concurrent[0].metadata["live_generation"]["live generation"]
+    assert moved_to != before
+    # finance evaluated unlocked, handbook evaluated (unlocked) and promoted meanwhile, then
+    # finance saw the live generation moved and evaluated again with the lock held
+    assert probe.calls == [("finance", True), ("handbook", True), ("finance", False)]
+    metadata = run.metadata["live_generation"]
+    assert metadata["gate re-evaluated under the writer lock"] is True
+    assert metadata["rebased"] is True  # the candidate had been copied from the old live generation
+    assert metadata["gate live generation"] == moved_to  # decided against what it replaced
+    assert metadata["previous generation"] == moved_to
+    assert metadata["promoted"] is True
+    assert metadata["gate"] == "passed"
+    # the generation that went live holds both runs' changes: nothing the other writer did is lost
+    assert gated.live_id() == metadata["live generation"]
+    assert finance_doc in _search_documents(settings, embedder, "parking at client sites reimbursed")
+    assert handbook_doc in _search_documents(settings, embedder, "lockers third floor facilities desk")
+    gated.outputs += _texts(metadata)
+    print(f"\nlive moved during the gate: re-evaluated under the lock ({_seconds(metadata)})")

@@ -137,6 +137,39 @@ def test_maxsim_and_linear_rerankers_end_to_end(stores, embedder, corpus, linear
         assert corpus.fixture_id(response.results[0].chunk.document_id) == "parental-leave"
 
 
+def test_evidence_reranker_trained_by_the_real_code_reranks_end_to_end(
+    tmp_path_factory: pytest.TempPathFactory, stores, embedder, corpus
+) -> None:  # type: ignore[no-untyped-def]
+    from retrieval.evaluation.beir import load_beir
+    from retrieval.evaluation.configs import resolve_config
+    from retrieval.evaluation.runner import EvalSession
+    from retrieval.evaluation.training import train_linear
+    from retrieval.evidence import SentenceBM25
+    from retrieval.rerankers import EvidenceReranker, evidence
+
+    sentences = SentenceBM25()
+    ds = load_beir(Path(__file__).parents[1] / "fixtures" / "retrieval" / "handbook_beir")
+    with EvalSession(ds, embedder=embedder, workdir=tmp_path_factory.mktemp("train-evidence")) as session:
+        model = train_linear(
+            [session],
+            resolve_config("hybrid-weighted"),
+            depth=10,
+            featurize=lambda q, cands: evidence.feature_matrix(q, cands, sentences),
+            features=evidence.FEATURES,
+        )
+    path = tmp_path_factory.mktemp("evidence") / "evidence.json"
+    model.save(path)
+    reranker = build_reranker(f"evidence:{path}", embedder)
+    assert isinstance(reranker, EvidenceReranker)
+    response = _search(stores, embedder, reranker, corpus)
+    assert corpus.fixture_id(response.results[0].chunk.document_id) == "parental-leave"
+    # the packaged model (SciFact train) loads by name and ranks the fixture sensibly too
+    packaged = build_reranker("evidence", embedder)
+    assert isinstance(packaged, EvidenceReranker)
+    response = _search(stores, embedder, packaged, corpus)
+    assert corpus.fixture_id(response.results[0].chunk.document_id) == "parental-leave"
+
+
 def test_reranker_specs() -> None:
     assert build_reranker("none", embedder=None) is None  # type: ignore[arg-type]
     with pytest.raises(ModelLoadError, match="GW_RETRIEVAL__RERANKER"):

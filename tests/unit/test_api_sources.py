@@ -7,11 +7,12 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from agent.catalog import ManifestSourceCatalog
 from agent.evidence import NoSourceCatalog, SourceRecord
 from agent.tools import Toolbox
-from api.sources import ManifestSourceCatalog
 from core.acl import Principal
-from index.manifest_reader import COMMITTED_SCHEMA
+from core.settings import load_settings
+from index.manifest_reader import COMMITTED_SCHEMA, manifest_path
 from retrieval.freshness import FreshnessPolicy
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
@@ -95,3 +96,30 @@ def test_no_manifest_yet_lists_nothing(tmp_path: Path) -> None:
     assert catalog.source_records() == [SourceRecord(source_id="handbook", kind="folder")]
     assert _tools(catalog, Principal(user_id="a")).list_sources() == []
     assert _tools(NoSourceCatalog([("x", "web")]), Principal(user_id="a")).list_sources() == []
+
+
+def test_settings_order_first_then_sources_no_longer_configured(tmp_path: Path) -> None:
+    """The catalog the API and the evaluation assets build from the settings: configured sources
+    in their order (never-synced ones with no records), then committed ones dropped from the
+    settings, as ``unknown``."""
+    settings = load_settings(
+        backend={"data_dir": str(tmp_path)},
+        pipeline={
+            "sources": [
+                {"id": "tickets", "kind": "tickets", "path": str(tmp_path / "t.jsonl")},
+                {"id": "handbook", "kind": "folder", "path": str(tmp_path)},
+            ]
+        },
+    )
+    _manifest(manifest_path(tmp_path))
+    catalog = ManifestSourceCatalog.from_settings(settings)
+    assert catalog.path == manifest_path(tmp_path)
+    records = catalog.source_records()
+    assert [(r.source_id, r.kind) for r in records] == [
+        ("tickets", "tickets"),
+        ("handbook", "folder"),
+        ("finance", "unknown"),
+    ]
+    assert records[0] == SourceRecord(source_id="tickets", kind="tickets")
+    assert [d.document_id for d in records[1].documents] == ["d1", "d2"]
+    assert [f.locator for f in records[2].failures] == ["budget/secret-plan.pdf"]

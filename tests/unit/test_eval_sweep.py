@@ -1,4 +1,5 @@
-"""The tuning sweep's rules without an index: tuning splits only, the grid, the settings it writes."""
+"""The tuning sweep's rules without an index: tuning splits only, the grid (chunk sizes too), the
+settings it writes."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigurationError
-from core.settings import EvaluationDataset, FusionMethod, RetrievalSettings, Settings, SweepSettings
+from core.settings import (
+    ChunkingSettings,
+    EvaluationDataset,
+    FusionMethod,
+    RetrievalSettings,
+    Settings,
+    SweepSettings,
+)
 from retrieval.evaluation.beir import load_beir
 from retrieval.evaluation.metrics import METRICS
 from retrieval.evaluation.sweep import (
     SweepResult,
     SweepRow,
+    _check_chunk_sizes,
     check_tuning_split,
     current_point,
     recommended_toml,
@@ -175,3 +184,62 @@ def test_groundwork_eval_takes_the_recommended_file_as_its_config(tmp_path: Path
     assert config.dense_weight == 0.6
     assert config.candidates == 100
     assert config.reranker == "none"
+
+
+def test_chunk_sizes_multiply_the_grid_and_the_default_grid_does_not_rechunk() -> None:
+    base, chunking = RetrievalSettings(), ChunkingSettings(max_tokens=256)
+    grid = SweepSettings(
+        rrf_k=(60,), dense_weights=(0.5,), normalizations=("minmax",), candidates=(100,), rerankers=("none",)
+    )
+    plain = sweep_points(grid, base, chunking)
+    assert {p.chunk_max_tokens for p in plain} == {None}  # default: the current chunking only
+    assert all("chunks=" not in p.label for p in plain)
+    sized = sweep_points(grid.model_copy(update={"chunk_max_tokens": (128, 64)}), base, chunking)
+    # the current size (256) first, then the grid's, each with the whole grid
+    assert [p.chunk_max_tokens for p in sized][:: len(plain)] == [256, 128, 64]
+    assert len(sized) == 3 * len(plain)
+    assert current_point(base, 256) in sized
+    assert "chunks=64" in sized[-1].label
+
+
+def test_chunk_size_settings_are_checked_before_anything_is_indexed() -> None:
+    assert SweepSettings(chunk_max_tokens=(64, 64, 128)).chunk_max_tokens == (64, 128)
+    with pytest.raises(ValueError, match=">= 16 tokens"):
+        SweepSettings(chunk_max_tokens=(8,))
+    ds = load_beir(TINY, "train")
+    settings = Settings(chunking=ChunkingSettings(max_tokens=256, overlap_tokens=32))
+    with pytest.raises(ConfigurationError, match=r"not above chunking\.overlap_tokens"):
+        # no embedder, no index: the refusal comes first
+        run_sweep(ds, settings=settings, grid=SweepSettings(chunk_max_tokens=(24,)))
+    with pytest.raises(ConfigurationError, match="chunks exactly like 512"):
+        _check_chunk_sizes([512, 1024], window=256)  # both are the model's 256-token window
+    _check_chunk_sizes([None], window=256)
+    _check_chunk_sizes([256, 128], window=256)
+
+
+def test_a_recommended_chunk_size_loads_as_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    best = _row(1, ndcg=0.8, w=0.6).model_copy(
+        update={"chunk_max_tokens": 128, "chunking": {"max_tokens": 128, "overlap_tokens": 16}}
+    )
+    result = _result((best, _row(2, ndcg=0.7, current=True)))
+    text = recommended_toml(result)
+    assert "[chunking]" in text
+    assert "groundwork ingest --full" in text  # a chunk size applies to an index only after a re-chunk
+    path = tmp_path / "recommended.toml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("GW_CONFIG_FILE", str(path))
+    settings = Settings()
+    assert (settings.chunking.max_tokens, settings.chunking.overlap_tokens) == (128, 16)
+    assert settings.chunking == result.recommended_chunking()
+    assert settings.retrieval == result.recommended_retrieval()
+    # without chunk sizes in the sweep the file has no [chunking] table
+    assert "[chunking]" not in recommended_toml(_result((_row(1, ndcg=0.8),)))
+
+
+def test_groundwork_tune_takes_chunk_sizes_from_the_command_line() -> None:
+    from retrieval.evaluation.tune import grid_from
+
+    assert grid_from(SweepSettings(), chunk_sizes="128, 384").chunk_max_tokens == (128, 384)
+    assert grid_from(SweepSettings()).chunk_max_tokens == ()  # off unless asked for
+    with pytest.raises(ConfigurationError, match="--chunk-sizes"):
+        grid_from(SweepSettings(), chunk_sizes="128,big")

@@ -10,14 +10,24 @@ from pathlib import Path
 
 import pytest
 
+from core.models import ChunkSpan
 from index.manifest_reader import (
     COMMITTED_SCHEMA,
     COMMITTED_TABLES,
+    ManifestChunk,
     ManifestDocument,
     ManifestReader,
     manifest_path,
 )
-from pipelines.manifest import IndexedDocument, Manifest, document_row, to_iso
+from pipelines.manifest import (
+    CHUNK_COLUMNS,
+    ChunkRecord,
+    IndexedDocument,
+    Manifest,
+    chunk_row,
+    document_row,
+    to_iso,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
@@ -60,7 +70,15 @@ def data_dir(tmp_path: Path) -> Path:
             "VALUES ('handbook', ?, 'run-1', 'g-7')",
             (to_iso(T0),),
         )
-        # a staged (uncommitted) document of a run in flight: never visible to the read side
+        conn.execute(
+            f"INSERT INTO chunks ({CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            chunk_row(ChunkRecord("c2", "d2", "handbook", 0, "Band B3: 80-95k", "th", 120, 135)),
+        )
+        # a staged (uncommitted) document and chunk of a run in flight: never visible to the read side
+        conn.execute(
+            f"INSERT INTO plan_chunks ({CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            chunk_row(ChunkRecord("c-staged", "t1", "tickets", 0, "staged", "th", 0, 6)),
+        )
         conn.execute(
             "INSERT INTO plan_documents (source_id, document_id, action, locator, uri, acl, observed_at, "
             "content_hash, fingerprint, validators, status) "
@@ -94,6 +112,35 @@ def test_reads_what_the_writer_committed_per_source(data_dir: Path) -> None:
         ("group:finance",),
     )
     assert failure.last_seen == T0 + timedelta(days=1)
+
+
+def test_looks_up_committed_chunks_and_acls(data_dir: Path) -> None:
+    reader = ManifestReader.for_data_dir(data_dir)
+    try:
+        assert reader.chunk("c2") == ManifestChunk(
+            "c2", "d2", "Band B3: 80-95k", ChunkSpan(start=120, end=135), ("group:hr",)
+        )
+        assert reader.document_acl("d3") == ("group:finance",)
+        # staged rows, failures and unknown ids are not committed documents or chunks
+        assert reader.chunk("c-staged") is None
+        assert reader.chunk("nope") is None
+        assert reader.document_acl("t1") is None
+        assert reader.document_acl("f1") is None
+
+        # the open lookup connection sees a later commit (an ACL change) without reopening
+        with Manifest.for_data_dir(data_dir) as manifest, manifest.transaction() as conn:
+            conn.execute(
+                "UPDATE documents SET acl = ? WHERE document_id = 'd2'", (json.dumps(["group:leads"]),)
+            )
+        assert reader.document_acl("d2") == ("group:leads",)
+        chunk = reader.chunk("c2")
+        assert chunk is not None
+        assert chunk.acl == ("group:leads",)
+    finally:
+        reader.close()
+    reader.close()  # closing twice is harmless
+    assert reader.document_acl("d1") == ("public",)  # a lookup after close reopens
+    reader.close()
 
 
 def test_the_reader_never_writes(data_dir: Path, tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
-"""The pipeline's manifest, read-only, as the agent's :class:`agent.evidence.SourceCatalog`.
+"""The pipeline's committed manifest as the agent's :class:`agent.evidence.SourceCatalog`.
 
-The API must not import ``pipelines`` (imports point down: nothing imports api or pipelines), so
-it reads the manifest through :class:`index.manifest_reader.ManifestReader`, which owns the
-schema of the committed tables the pipeline writes: ``documents`` (id, source, ACL,
-updated_at), ``failures`` (locator, reason, ACL) and ``sources`` (last successful sync). It
-never writes, never sees staged (uncommitted) rows, and returns records unfiltered:
+One catalog for everyone who builds an agent: the API (``api.services``) and the evaluation
+assets (``pipelines.evaluation.live``) list the same sources the same way. It lives here, the
+lowest layer that knows both the manifest (:class:`index.manifest_reader.ManifestReader`, which
+owns the schema of the committed tables the pipeline writes) and the agent's records; the API
+must not import ``pipelines`` (imports point down).
+
+It never writes, never sees staged (uncommitted) rows, and returns records unfiltered:
 :meth:`agent.tools.Toolbox.list_sources` filters them by the asking principal before anything
 is counted.
 """
@@ -16,14 +18,16 @@ from pathlib import Path
 
 from agent.evidence import DocumentRecord, FailureRecord, SourceRecord
 from core.settings import Settings
-from index.manifest_reader import MANIFEST_RELPATH, ManifestReader, ManifestSource
-
-MANIFEST_PATH = MANIFEST_RELPATH
-"""Where the manifest lives under ``backend.data_dir`` (kept for ``api.commands``)."""
+from index.manifest_reader import ManifestReader, ManifestSource, manifest_path
 
 
 class ManifestSourceCatalog:
-    """Per-source records from ``<data_dir>/pipeline/manifest.sqlite3`` plus configured sources."""
+    """Per-source records from ``<data_dir>/pipeline/manifest.sqlite3`` plus configured sources.
+
+    ``configured`` maps source id to kind, in the settings' order; the configured sources come
+    first (a never-synced one with no records), then any the manifest still holds that are no
+    longer configured (kind ``unknown``).
+    """
 
     def __init__(self, path: Path, configured: Mapping[str, str]) -> None:
         self.reader = ManifestReader(path)
@@ -36,7 +40,7 @@ class ManifestSourceCatalog:
     @classmethod
     def from_settings(cls, settings: Settings) -> ManifestSourceCatalog:
         return cls(
-            Path(settings.backend.data_dir) / MANIFEST_PATH,
+            manifest_path(settings.backend.data_dir),
             {s.id: s.kind for s in settings.pipeline.sources},
         )
 
