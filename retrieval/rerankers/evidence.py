@@ -12,7 +12,6 @@ trained on judged queries by ``bench/train_reranker.py --kind evidence`` (SciFac
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,17 +20,11 @@ import numpy as np
 from core.errors import ConfigurationError
 from retrieval.evidence import SentenceBM25
 from retrieval.rerankers.base import Candidate, RerankQuery, minmax
-from retrieval.rerankers.learned import LinearModel, Matrix
+from retrieval.rerankers.learned import STAGE_FEATURES, LinearModel, Matrix, stage_features
 from retrieval.results import Stage
 
 FEATURES: tuple[str, ...] = (
-    "bm25_rel",  # BM25 score / best BM25 score in the list (0 when BM25 missed it)
-    "bm25_recip",  # 1 / sqrt(BM25 rank) (0 when missed)
-    "bm25_missing",
-    "dense_cos",  # cosine (the list's lowest cosine when dense missed it)
-    "dense_rel",  # cosine - best cosine in the list
-    "dense_recip",
-    "dense_missing",
+    *STAGE_FEATURES,
     "fused_mm",  # fused score, min-max over the list
     "sent_rel",  # best-sentence BM25 / the list's best (0 when no sentence matches)
     "sent_mm",  # best-sentence BM25, min-max over the list
@@ -45,31 +38,14 @@ def feature_matrix(query: RerankQuery, candidates: Sequence[Candidate], sentence
     x = np.zeros((n, len(FEATURES)), dtype=np.float64)
     if n == 0:
         return x
-    bm25 = [c.stages.get(Stage.BM25) for c in candidates]
-    dense = [c.stages.get(Stage.DENSE) for c in candidates]
-    best_bm25 = max((s.score for s in bm25 if s is not None), default=0.0)
-    cosines = [s.score for s in dense if s is not None]
-    low_cos = min(cosines, default=0.0)
-    best_cos = max(cosines, default=0.0)
-    fused = minmax([c.stages[Stage.FUSED].score for c in candidates])
     sent = sentences.scores(query.text, [c.chunk for c in candidates])
     best_sent = max(sent)
-    sent_mm = minmax(sent)
-    for i in range(n):
-        b, d = bm25[i], dense[i]
-        cos = d.score if d is not None else low_cos
-        x[i] = (
-            b.score / best_bm25 if b is not None and best_bm25 > 0 else 0.0,
-            1.0 / math.sqrt(b.rank) if b is not None else 0.0,
-            1.0 if b is None else 0.0,
-            cos,
-            cos - best_cos,
-            1.0 / math.sqrt(d.rank) if d is not None else 0.0,
-            1.0 if d is None else 0.0,
-            fused[i],
-            sent[i] / best_sent if best_sent > 0 else 0.0,
-            sent_mm[i] if best_sent > 0 else 0.0,
-        )
+    stages = len(STAGE_FEATURES)
+    x[:, :stages] = stage_features(candidates)
+    x[:, stages] = minmax([c.stages[Stage.FUSED].score for c in candidates])
+    if best_sent > 0:
+        x[:, stages + 1] = np.asarray(sent, dtype=np.float64) / best_sent
+        x[:, stages + 2] = minmax(sent)
     return x
 
 

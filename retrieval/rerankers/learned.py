@@ -29,7 +29,7 @@ from retrieval.rerankers.base import Candidate, RerankQuery, minmax
 from retrieval.rerankers.maxsim import MaxSimScorer
 from retrieval.results import Stage
 
-FEATURES: tuple[str, ...] = (
+STAGE_FEATURES: tuple[str, ...] = (
     "bm25_rel",  # BM25 score / best BM25 score in the list (0 when BM25 missed it)
     "bm25_recip",  # 1 / sqrt(BM25 rank) (0 when missed)
     "bm25_missing",
@@ -37,6 +37,11 @@ FEATURES: tuple[str, ...] = (
     "dense_rel",  # cosine - best cosine in the list
     "dense_recip",
     "dense_missing",
+)
+"""What the engines said about each candidate: the first columns of every learned reranker."""
+
+FEATURES: tuple[str, ...] = (
+    *STAGE_FEATURES,
     "maxsim",  # best-sentence cosine
     "maxsim_rel",  # maxsim - best maxsim in the list
     "fused_mm",  # fused score, min-max over the list
@@ -46,23 +51,16 @@ PACKAGED_WEIGHTS = Path(__file__).with_name("weights") / "linear_minilm_scifact.
 Matrix = npt.NDArray[np.float64]
 
 
-def feature_matrix(query: RerankQuery, candidates: Sequence[Candidate], maxsim: MaxSimScorer) -> Matrix:
-    """One row of :data:`FEATURES` per candidate."""
-    n = len(candidates)
-    x = np.zeros((n, len(FEATURES)), dtype=np.float64)
-    if n == 0:
-        return x
+def stage_features(candidates: Sequence[Candidate]) -> Matrix:
+    """One row of :data:`STAGE_FEATURES` per candidate."""
+    x = np.zeros((len(candidates), len(STAGE_FEATURES)), dtype=np.float64)
     bm25 = [c.stages.get(Stage.BM25) for c in candidates]
     dense = [c.stages.get(Stage.DENSE) for c in candidates]
     best_bm25 = max((s.score for s in bm25 if s is not None), default=0.0)
     cosines = [s.score for s in dense if s is not None]
     low_cos = min(cosines, default=0.0)
     best_cos = max(cosines, default=0.0)
-    sims = maxsim.maxsim(query, [c.chunk for c in candidates])
-    best_sim = max(sims)
-    fused = minmax([c.stages[Stage.FUSED].score for c in candidates])
-    for i in range(n):
-        b, d = bm25[i], dense[i]
+    for i, (b, d) in enumerate(zip(bm25, dense, strict=True)):
         cos = d.score if d is not None else low_cos
         x[i] = (
             b.score / best_bm25 if b is not None and best_bm25 > 0 else 0.0,
@@ -72,10 +70,22 @@ def feature_matrix(query: RerankQuery, candidates: Sequence[Candidate], maxsim: 
             cos - best_cos,
             1.0 / math.sqrt(d.rank) if d is not None else 0.0,
             1.0 if d is None else 0.0,
-            sims[i],
-            sims[i] - best_sim,
-            fused[i],
         )
+    return x
+
+
+def feature_matrix(query: RerankQuery, candidates: Sequence[Candidate], maxsim: MaxSimScorer) -> Matrix:
+    """One row of :data:`FEATURES` per candidate."""
+    n = len(candidates)
+    x = np.zeros((n, len(FEATURES)), dtype=np.float64)
+    if n == 0:
+        return x
+    sims = np.asarray(maxsim.maxsim(query, [c.chunk for c in candidates]), dtype=np.float64)
+    stages = len(STAGE_FEATURES)
+    x[:, :stages] = stage_features(candidates)
+    x[:, stages] = sims
+    x[:, stages + 1] = sims - sims.max()
+    x[:, stages + 2] = minmax([c.stages[Stage.FUSED].score for c in candidates])
     return x
 
 
