@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from core.models import Chunk
-from retrieval.sentences import split_sentences
+from retrieval.sentences import sentence_texts
 
 Analyzer = Callable[[str], Sequence[str]]
 
@@ -31,14 +31,6 @@ def engine_analyzer() -> Analyzer:
 
     analyzer = english_analyzer()
     return analyzer.analyze
-
-
-def chunk_sentences(chunk: Chunk, *, include_title: bool = True) -> list[str]:
-    """The chunk's sentences, then its title as one more "sentence" (titles state findings)."""
-    texts = [s.slice(chunk.text) for s in split_sentences(chunk.text)]
-    if include_title and chunk.title.strip():
-        texts.append(chunk.title.strip())
-    return texts or [chunk.text]
 
 
 class SentenceBM25:
@@ -74,7 +66,7 @@ class SentenceBM25:
         for chunk in chunks:
             sentences: list[tuple[Counter[str], int]] = []
             seen: set[str] = set()
-            for text in chunk_sentences(chunk, include_title=self.include_title):
+            for text in sentence_texts(chunk, include_title=self.include_title):
                 tokens = self.analyze(text)
                 hits = Counter(t for t in tokens if t in terms)
                 sentences.append((hits, len(tokens)))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.models import Chunk
+
 # A candidate boundary: terminal punctuation, optional closing quotes/brackets, then whitespace.
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
 # Paragraph breaks always end a sentence (headings, list items, ticket fields).
@@ -127,3 +129,15 @@ def split_sentences(text: str, *, min_chars: int = 1) -> list[SentenceSpan]:
                 spans.append(SentenceSpan(s, e))
         start = cut
     return spans
+
+
+def sentence_texts(chunk: Chunk, *, include_title: bool = True) -> list[str]:
+    """A chunk's evidence units: each sentence, then its title as one more (titles state findings).
+
+    The one split shared by max-similarity, best-sentence BM25, the agent's evidence and the
+    pipeline's sentence pre-embedding, so a pre-embedded sentence is exactly one that is scored.
+    """
+    texts = [s.slice(chunk.text) for s in split_sentences(chunk.text)]
+    if include_title and chunk.title.strip():
+        texts.append(chunk.title.strip())
+    return texts or [chunk.text]

@@ -21,15 +21,9 @@ from core.embedding import Embedder
 from core.models import Chunk
 from retrieval.rerankers.base import Candidate, RerankQuery, minmax
 from retrieval.results import Stage
-from retrieval.sentences import split_sentences
+from retrieval.sentences import sentence_texts
 
-
-def sentence_texts(chunk: Chunk, *, include_title: bool = True) -> list[str]:
-    """The texts max-similarity compares a query with: the title and each sentence."""
-    texts = [s.slice(chunk.text) for s in split_sentences(chunk.text)]
-    if include_title and chunk.title.strip():
-        texts.append(chunk.title.strip())
-    return texts or [chunk.text]
+__all__ = ["MaxSimReranker", "MaxSimScorer", "sentence_texts"]
 
 
 class MaxSimScorer:

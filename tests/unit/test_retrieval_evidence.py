@@ -11,12 +11,13 @@ import pytest
 from core.embedding import Embedder
 from core.errors import ConfigurationError
 from core.models import Chunk, Document
-from retrieval.evidence import SentenceBM25, chunk_sentences
+from retrieval.evidence import SentenceBM25
 from retrieval.rerankers import EvidenceReranker, build_reranker, evidence
 from retrieval.rerankers.base import Candidate, RerankQuery
 from retrieval.rerankers.learned import FEATURES as LINEAR_FEATURES
 from retrieval.rerankers.learned import LinearModel
 from retrieval.results import Stage, StageScore
+from retrieval.sentences import sentence_texts
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -63,7 +64,7 @@ def test_matches_a_hand_computed_score() -> None:
 
 def test_title_is_its_own_sentence() -> None:
     chunk = _chunk("a", "The trial enrolled 300 adults.", title="Aspirin prevents stroke")
-    assert chunk_sentences(chunk) == ["The trial enrolled 300 adults.", "Aspirin prevents stroke"]
+    assert sentence_texts(chunk) == ["The trial enrolled 300 adults.", "Aspirin prevents stroke"]
     with_title = SentenceBM25().scores("aspirin stroke", [chunk, _chunk("b", "Unrelated text.")])
     without = SentenceBM25(include_title=False).scores("aspirin stroke", [chunk])
     assert with_title[0] > 0.0
