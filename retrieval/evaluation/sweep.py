@@ -97,8 +97,8 @@ class SweepPoint(BaseModel):
     def loadable(self) -> bool:
         """Whether ``[retrieval]`` settings can express this point.
 
-        Settings fuse with min-max normalization; a z-score point is measured (and shown) but can
-        be recommended only once ``RetrievalSettings`` has a normalization field.
+        Since ``retrieval.normalization`` exists every point is; the check stays so that a
+        settings version without that field never gets a z-score point recommended as min-max.
         """
         c = self.config
         return (
